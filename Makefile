@@ -1,0 +1,36 @@
+# `make demo` and `make test` do all the set-up on a fresh machine: they create .venv and install
+# the package with its pinned test environment (constraints.txt) before running.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+BACKENDS := tensorflow jax torch
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[tensorflow-cpu,jax,torch,test]"
+	touch $(STAMP)
+
+# The main demo: the examples, on the JAX backend.
+demo: $(STAMP)
+	@for f in examples/*.py; do echo "== $$f"; KERAS_BACKEND=jax $(BIN)/python $$f || exit 1; done
+
+# The whole suite once per backend; fails if any backend fails.
+test: $(STAMP)
+	@status=0; for b in $(BACKENDS); do \
+		echo "===== KERAS_BACKEND=$$b"; \
+		KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests || status=1; \
+	done; exit $$status
+
+# Skip the tests marked slow (for quick local iterations only).
+test-fast: PYTEST_ARGS = -m "not slow"
+test-fast: test
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,67 @@
+"""Base classes: the call contract and Keras' seed semantics.
+
+Seeding (the same rules as `keras.initializers`):
+
+- `seed=<int>`: every call returns the same values.
+- `seed=None`: a random int is picked once, at construction, so one instance repeats its values;
+  `clone()` and `from_config()` pick a new one, because the config stores the seed as given.
+- `seed=keras.random.SeedGenerator(...)`: each call advances the generator and returns new values.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, ClassVar
+
+import keras
+from keras import ops
+
+from keras_inits import _checks
+
+
+class Initializer(keras.initializers.Initializer):
+    """Base class of every keras_inits initializer.
+
+    Subclasses implement `_generate(shape, dtype)`; `__call__` first checks the shape and the
+    dtype (`keras.backend.floatx()` when None), applies the scheme's own shape rule
+    (`_check_shape`), and returns an empty tensor for zero-sized shapes without sampling.
+    """
+
+    #: Whether integer and bool dtypes are allowed (only for deterministic schemes).
+    integer_dtypes: ClassVar[bool] = False
+    #: Shapes the scheme accepts; the contract tests and the CLI use them.
+    example_shapes: ClassVar[tuple[tuple[int, ...], ...]] = ((16, 32), (3, 3, 8, 16))
+
+    def __call__(self, shape, dtype=None):
+        name = type(self).__name__
+        shape = _checks.shape(name, shape)
+        dtype = _checks.dtype(name, dtype, allow_int=self.integer_dtypes)
+        self._check_shape(shape)
+        if math.prod(shape) == 0:
+            return ops.zeros(shape, dtype=dtype)
+        return self._generate(shape, dtype)
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        """Raises ValueError if the scheme cannot fill `shape`. Default: any shape."""
+
+    def _generate(self, shape: tuple[int, ...], dtype: str):
+        raise NotImplementedError(f"{type(self).__name__} must implement `_generate`.")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class RandomInitializer(Initializer):
+    """Base class of the random schemes: holds `seed` with Keras' semantics (see module doc)."""
+
+    def __init__(self, seed: int | keras.random.SeedGenerator | None = None):
+        seed = _checks.seed(seed)
+        self._init_seed = seed
+        # Keras' make_default_seed: an unseeded instance picks its int seed once.
+        self.seed = random.randint(1, int(1e9)) if seed is None else seed
+
+    def get_config(self) -> dict[str, Any]:
+        return {"seed": keras.saving.serialize_keras_object(self._init_seed)}
+

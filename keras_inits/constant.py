@@ -1,0 +1,129 @@
+"""Deterministic schemes: Zeros, Ones, Constant, Identity.
+
+They need no seed, and they accept integer and bool dtypes as well as floats.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_inits import _checks
+from keras_inits._registry import register
+from keras_inits.base import Initializer
+
+
+@register("zero")
+class Zeros(Initializer):
+    """All zeros: `W = 0`. For biases and for the last layer of a residual branch.
+
+    Example:
+
+    >>> keras_inits.Zeros()((2, 3))
+    >>> keras.layers.Dense(3, bias_initializer="zeros")
+    """
+
+    integer_dtypes = True
+
+    def _generate(self, shape, dtype):
+        return ops.zeros(shape, dtype=dtype)
+
+
+@register("one")
+class Ones(Initializer):
+    """All ones: `W = 1`. For scales such as BatchNormalization's gamma.
+
+    Example:
+
+    >>> keras_inits.Ones()((2, 3))
+    """
+
+    integer_dtypes = True
+
+    def _generate(self, shape, dtype):
+        return ops.ones(shape, dtype=dtype)
+
+
+@register()
+class Constant(Initializer):
+    """A constant: `W = value`, broadcast to the shape.
+
+    Args:
+        value: a finite real number (default 0.0), or an array-like that broadcasts to the
+            requested shape.
+
+    Example:
+
+    >>> keras_inits.Constant(0.1)((3,))
+    >>> keras.layers.Dense(3, bias_initializer=keras_inits.Constant(0.1))
+    """
+
+    integer_dtypes = True
+
+    def __init__(self, value: Any = 0.0):
+        if isinstance(value, (list, tuple, np.ndarray)) or keras.ops.is_tensor(value):
+            array = np.asarray(keras.ops.convert_to_numpy(value) if keras.ops.is_tensor(value)
+                               else value)
+            if array.dtype.kind not in "biuf" or not np.all(np.isfinite(array)):
+                raise ValueError(
+                    "Argument `value` must hold finite real numbers. "
+                    f"Received: value={value!r}"
+                )
+            self.value = array if array.ndim else array.item()
+        else:
+            self.value = _checks.real("value", value)
+            if isinstance(value, (int, np.integer)):
+                self.value = int(value)
+
+    def _generate(self, shape, dtype):
+        if isinstance(self.value, np.ndarray):
+            try:
+                np.broadcast_shapes(self.value.shape, shape)
+            except ValueError:
+                raise ValueError(
+                    f"`Constant` value of shape {self.value.shape} does not broadcast to the "
+                    f"requested shape. Received: shape={shape}"
+                ) from None
+            return ops.broadcast_to(ops.convert_to_tensor(self.value, dtype=dtype), shape)
+        return ops.full(shape, self.value, dtype=dtype)
+
+    def get_config(self):
+        return {"value": keras.saving.serialize_keras_object(self.value)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["value"] = keras.saving.deserialize_keras_object(config.get("value", 0.0))
+        return cls(**config)
+
+
+@register("IdentityInitializer")
+class Identity(Initializer):
+    """The (rectangular) identity matrix: `W[i, j] = gain if i == j else 0`; 2-D only.
+
+    Args:
+        gain: multiplicative factor (default 1.0).
+
+    Example:
+
+    >>> keras_inits.Identity(gain=0.5)((3, 4))
+    >>> keras.layers.SimpleRNN(8, recurrent_initializer="identity")
+    """
+
+    integer_dtypes = True
+    example_shapes = ((16, 16), (8, 12), (12, 8))
+
+    def __init__(self, gain: float = 1.0):
+        self.gain = _checks.real("gain", gain)
+
+    def _check_shape(self, shape):
+        _checks.rank("Identity", shape, exact=2)
+
+    def _generate(self, shape, dtype):
+        return ops.cast(ops.multiply(ops.eye(*shape, dtype=dtype), self.gain), dtype)
+
+    def get_config(self):
+        return {"gain": self.gain}

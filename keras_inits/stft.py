@@ -1,0 +1,107 @@
+"""STFT: the windowed-DFT kernels of Keras' STFTSpectrogram layer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from keras import ops
+
+from keras_inits import _checks
+from keras_inits._registry import register
+from keras_inits.base import Initializer
+
+SIDES = ("real", "imag")
+SCALINGS = ("density", "spectrum")
+
+
+def _get_window(window: str, length: int, periodic: bool) -> np.ndarray:
+    try:
+        from scipy.signal import get_window
+    except ImportError as e:  # pragma: no cover - scipy is in the test environment
+        raise ImportError("`STFT` with a named window needs scipy: pip install scipy") from e
+    return get_window(window, length, fftbins=periodic)
+
+
+@register("STFTInitializer")
+class STFT(Initializer):
+    """STFT kernel of shape `(T, 1, F)`: `W[t, 0, f] = cos(-2*pi*t*f / N) * w[t] / c`
+    (`sin` for `side="imag"`), `N = 2 * (F - 1)`.
+
+    `w` is the window (None: all ones) and `c` its normalisation: `sqrt(sum(w**2))` for
+    `scaling="density"`, `sum(|w|)` for `"spectrum"`, 1 for None.
+
+    Args:
+        side: `"real"` (cosine) or `"imag"` (sine) part (default `"real"`).
+        window: a `scipy.signal.windows` name (default `"hann"`), an array of length `T`, or None.
+        scaling: `"density"` (default), `"spectrum"` or None.
+        periodic: use the periodic form of a named window (default False).
+
+    Example:
+
+    >>> keras_inits.STFT()((16, 1, 9))
+    """
+
+    example_shapes = ((16, 1, 9), (8, 1, 5))
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        self.side = _checks.choice("side", side, SIDES)
+        if scaling is not None:
+            _checks.choice("scaling", scaling, SCALINGS)
+        self.scaling = scaling
+        self.periodic = _checks.boolean("periodic", periodic)
+        if isinstance(window, str):
+            try:
+                _get_window(window, 1, self.periodic)
+            except ValueError as e:
+                raise ValueError(
+                    "Argument `window` must name a window in `scipy.signal.windows`. "
+                    f"Received: window={window!r} ({e})"
+                ) from None
+        elif window is not None:
+            array = np.asarray(window, dtype="float64")
+            if array.ndim != 1 or not np.all(np.isfinite(array)):
+                raise ValueError(
+                    "Argument `window` must be a name, a 1-D array of finite numbers or None. "
+                    f"Received: window={window!r}"
+                )
+            window = array.tolist()
+        self.window = window
+
+    def _check_shape(self, shape):
+        _checks.rank("STFT", shape, exact=3)
+        if shape[2] < 2:
+            raise ValueError(
+                f"`STFT` needs at least 2 frequency bins in shape[2]. Received: shape={shape}"
+            )
+        if self.window is not None and not isinstance(self.window, str):
+            if len(self.window) != shape[0]:
+                raise ValueError(
+                    f"`STFT` window has length {len(self.window)}, but shape[0] is the frame "
+                    f"length. Received: shape={shape}"
+                )
+
+    def _generate(self, shape, dtype):
+        frames, channels, bins = shape
+        time = np.arange(frames, dtype="float64").reshape(frames, 1, 1)
+        freq = np.arange(bins, dtype="float64").reshape(1, 1, bins) / (2 * (bins - 1))
+        angle = -2.0 * math.pi * time * freq
+        kernel = np.cos(angle) if self.side == "real" else np.sin(angle)
+        if self.window is not None:
+            win = self.window
+            if isinstance(win, str):
+                win = _get_window(win, frames, self.periodic)
+            win = np.asarray(win, dtype="float64").reshape(frames, 1, 1)
+            norm = {"density": np.sqrt(np.sum(win**2)), "spectrum": np.sum(np.abs(win))}
+            kernel = kernel * win / norm.get(self.scaling, 1.0)
+        kernel = np.broadcast_to(kernel, (frames, channels, bins))
+        return ops.convert_to_tensor(kernel.astype("float32" if dtype != "float64" else dtype),
+                                     dtype=dtype)
+
+    def get_config(self):
+        return {
+            "side": self.side,
+            "window": self.window,
+            "periodic": self.periodic,
+            "scaling": self.scaling,
+        }
