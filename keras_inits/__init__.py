@@ -15,9 +15,24 @@ from keras_inits._registry import (
 )
 from keras_inits.base import Initializer, RandomInitializer
 from keras_inits.constant import Constant, Identity, Ones, Zeros
-from keras_inits.orthogonal import Orthogonal
+from keras_inits.conv import ConvolutionOrthogonal, DeltaOrthogonal, Dirac
+from keras_inits.depth import DepthScaled
+from keras_inits.diagnostics import PropagationReport, propagation_report
+from keras_inits.gains import calculate_gain
+from keras_inits.lsuv import LSUVReport, lsuv
+from keras_inits.orthogonal import BlockOrthogonal, Orthogonal
 from keras_inits.random import RandomNormal, RandomUniform, TruncatedNormal
+from keras_inits.sparse import Sparse
 from keras_inits.stft import STFT
+from keras_inits.tf1 import (
+    MSRA,
+    Caffe,
+    TF1VarianceScaling,
+    Xavier,
+    variance_scaling_initializer,
+    xavier_initializer,
+)
+from keras_inits.torch_names import KaimingNormal, KaimingUniform, XavierNormal, XavierUniform
 from keras_inits.variance import (
     GlorotNormal,
     GlorotUniform,
@@ -27,32 +42,55 @@ from keras_inits.variance import (
     LecunUniform,
     VarianceScaling,
 )
+from keras_inits.zero import ZerO
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BlockOrthogonal",
+    "Caffe",
     "Constant",
+    "ConvolutionOrthogonal",
+    "DeltaOrthogonal",
+    "DepthScaled",
+    "Dirac",
     "GlorotNormal",
     "GlorotUniform",
     "HeNormal",
     "HeUniform",
     "Identity",
     "Initializer",
+    "KaimingNormal",
+    "KaimingUniform",
+    "LSUVReport",
     "LecunNormal",
     "LecunUniform",
+    "MSRA",
     "Ones",
     "Orthogonal",
+    "PropagationReport",
     "RandomInitializer",
     "RandomNormal",
     "RandomUniform",
     "STFT",
+    "Sparse",
+    "TF1VarianceScaling",
     "TruncatedNormal",
     "VarianceScaling",
+    "Xavier",
+    "XavierNormal",
+    "XavierUniform",
+    "ZerO",
     "Zeros",
+    "calculate_gain",
     "compute_fans",
     "deserialize",
     "get",
+    "lsuv",
     "names",
     "override_keras_names",
+    "propagation_report",
     "serialize",
+    "variance_scaling_initializer",
+    "xavier_initializer",
 ]

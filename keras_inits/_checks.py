@@ -133,3 +133,12 @@ def rank(owner: str, shape_: tuple[int, ...], *, minimum: int = 0, exact: int | 
             f"`{owner}` needs a tensor of rank >= {minimum}. Received: shape={shape_} "
             f"(rank {len(shape_)})."
         )
+
+
+def integer(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """Returns `value` as a Python int (>= `minimum` if given), or raises naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"Argument `{name}` must be an int. Received: {name}={value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"Argument `{name}` must be >= {minimum}. Received: {name}={value!r}")
+    return int(value)

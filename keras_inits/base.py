@@ -32,6 +32,13 @@ class Initializer(keras.initializers.Initializer):
     integer_dtypes: ClassVar[bool] = False
     #: Shapes the scheme accepts; the contract tests and the CLI use them.
     example_shapes: ClassVar[tuple[tuple[int, ...], ...]] = ((16, 32), (3, 3, 8, 16))
+    #: Constructor arguments for an example instance, for schemes with required arguments.
+    example_config: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def example(cls, **overrides) -> "Initializer":
+        """An instance built from `example_config` (the contract tests and the CLI use it)."""
+        return cls(**{**cls.example_config, **overrides})
 
     def __call__(self, shape, dtype=None):
         name = type(self).__name__

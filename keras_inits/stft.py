@@ -70,7 +70,7 @@ class STFT(Initializer):
 
     def _check_shape(self, shape):
         _checks.rank("STFT", shape, exact=3)
-        if shape[2] < 2:
+        if shape[2] == 1:
             raise ValueError(
                 f"`STFT` needs at least 2 frequency bins in shape[2]. Received: shape={shape}"
             )

@@ -1,0 +1,169 @@
+"""What `lsuv` and `propagation_report` share: finding layers, capturing their calls, tables.
+
+A layer's output is captured by temporarily replacing its `call` on the instance (never the
+class) with a wrapper that hands the call to a hook. This works the same way for Sequential,
+Functional and subclassed models, for nested models, and on every backend, because the model
+runs eagerly (`model(x, training=False)`, not `predict`). The original `call` is always
+restored, also when the forward pass raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Callable, Iterable, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+
+class StopForward(Exception):
+    """Raised by a hook to end a forward pass early (Keras re-raises it with a new message)."""
+
+
+def as_inputs(x):
+    """`x` with float numpy arrays cast to `floatx` (integer inputs, such as token ids, kept)."""
+
+    def convert(a):
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+            return a.astype(keras.backend.floatx())
+        return a
+
+    return keras.tree.map_structure(convert, x)
+
+
+def check_model(model) -> None:
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Argument `model` must be a `keras.Model`. Received: model={model!r}")
+
+
+def all_layers(model) -> list:
+    """Every layer inside `model`, recursively (sublayers of layers and nested models)."""
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
+
+
+def top_layers(model) -> list:
+    """`model.layers`, with nested models replaced by their own layers (recursively)."""
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            out.extend(top_layers(layer))
+        else:
+            out.append(layer)
+    return out
+
+
+@contextlib.contextmanager
+def no_grad():
+    """No autograd graph for pure measurement passes (torch records one otherwise)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        with torch.no_grad():
+            yield
+    else:
+        yield
+
+
+Hook = Callable[[Any, Callable, tuple, dict], Any]
+
+
+@contextlib.contextmanager
+def hooked(layers: Iterable, hook: Hook):
+    """While active, calling any of `layers` runs `hook(layer, call, args, kwargs)` instead.
+
+    `call` is the layer's own `call`; the hook returns what the layer should return.
+    """
+    saved = []
+
+    def make_wrapper(layer, call):
+        def wrapper(*args, **kwargs):
+            return hook(layer, call, args, kwargs)
+
+        return wrapper
+
+    try:
+        for layer in dict.fromkeys(layers):  # each layer once, in order
+            had = "call" in layer.__dict__
+            saved.append((layer, had, layer.__dict__.get("call")))
+            # Through __dict__, so that no framework attribute tracking sees the patch.
+            layer.__dict__["call"] = make_wrapper(layer, layer.call)
+        yield
+    finally:
+        for layer, had, previous in reversed(saved):
+            if had:
+                layer.__dict__["call"] = previous
+            else:
+                layer.__dict__.pop("call", None)
+
+
+def run(model, x) -> None:
+    """One eager forward pass in inference mode; `StopForward` ends it quietly."""
+    try:
+        with no_grad():
+            model(x, training=False)
+    except StopForward:
+        pass
+
+
+def float_tensors(output) -> list:
+    """The floating-point tensors in a layer's output structure."""
+    out = []
+    for t in keras.tree.flatten(output):
+        if t is None or not hasattr(t, "dtype"):
+            continue
+        if "float" in keras.backend.standardize_dtype(t.dtype):
+            out.append(t)
+    return out
+
+
+def to_float64(t) -> np.ndarray:
+    """A tensor as a float64 numpy array (bfloat16 goes through float32)."""
+    return np.asarray(ops.convert_to_numpy(ops.cast(t, "float32")), dtype="float64")
+
+
+# ---------------------------------------------------------------------------------------------
+# Text tables
+
+
+def fmt(value: Any) -> str:
+    """A cell: `-` for missing, 4 significant digits for floats, `str` otherwise."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return "nan"
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.3e}"
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """An aligned text table: text columns left-aligned, numeric columns right-aligned."""
+    cells = [[fmt(v) for v in row] for row in rows]
+    numeric = [
+        all(_is_number(row[i]) or row[i] is None for row in rows)
+        and any(row[i] is not None for row in rows)
+        for i in range(len(headers))
+    ]
+    widths = [
+        max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)
+    ]
+
+    def line(values):
+        parts = [
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule] + [line(r) for r in cells])

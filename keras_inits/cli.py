@@ -1,0 +1,383 @@
+"""The `keras-inits` command line (also `python -m keras_inits`).
+
+    keras-inits list
+    keras-inits show NAME --shape 3,3,64,128 [--dtype float32] [--seed 0] [--set KEY=VALUE]
+    keras-inits compare [--depth 30] [--width 256] [--activation relu]
+                        [--inits glorot_uniform,he_normal,lsuv] [--epochs 12] [--out PATH]
+
+Bad input ends with a one-line error on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import math
+import os
+import sys
+import time
+from typing import Sequence
+
+DEFAULT_OUT = os.path.join("out", "compare.png")
+
+
+class CLIError(Exception):
+    """A user error: printed as `keras-inits: error: ...`, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except (CLIError, ValueError, TypeError) as e:
+        print(f"keras-inits {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-inits",
+        description="Keras 3 weight initializers: list them, sample them, compare them.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="every registered initializer with its formula")
+    p.add_argument("--aliases", action="store_true", help="also list every accepted alias")
+    p.set_defaults(run=_list)
+
+    p = sub.add_parser("show", help="a sample's statistics next to the theoretical ones")
+    p.add_argument("name", help="a registered name, e.g. he_normal or HeNormal")
+    p.add_argument("--shape", required=True, type=_shape, help="comma-separated, e.g. 3,3,64,128")
+    p.add_argument("--dtype", default="float32", help="default: float32")
+    p.add_argument("--seed", type=int, default=0, help="default: 0")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor argument, e.g. --set scale=2.0 --set mode=fan_out (repeatable)",
+    )
+    p.set_defaults(run=_show)
+
+    p = sub.add_parser(
+        "compare",
+        help="train one deep plain MLP on digits per initializer (He et al. 2015, Fig. 3)",
+    )
+    p.add_argument("--depth", type=_positive, default=30, help="hidden layers (default: 30)")
+    p.add_argument("--width", type=_positive, default=256, help="units per layer (default: 256)")
+    p.add_argument("--activation", default="relu", help="default: relu")
+    p.add_argument(
+        "--inits",
+        type=_names,
+        default=["glorot_uniform", "he_normal", "lsuv"],
+        help="comma-separated registered names and 'lsuv' "
+        "(default: glorot_uniform,he_normal,lsuv)",
+    )
+    p.add_argument("--epochs", type=_positive, default=12, help="default: 12")
+    p.add_argument("--batch-size", type=_positive, default=32, help="default: 32")
+    p.add_argument(
+        "--lr", type=_positive_float, default=0.002, help="SGD learning rate (default: 0.002)"
+    )
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
+    p.add_argument("--seed", type=int, default=0, help="default: 0")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"PNG path (default: {DEFAULT_OUT})")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_compare)
+    return parser
+
+
+# --------------------------------------------------------------------------------- argument types
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in text.split(",") if d.strip() != "")
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated non-negative ints such as 3,3,64,128. Received: {text!r}"
+        ) from None
+    if any(d < 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"dimensions must be >= 0. Received: {text!r}")
+    return dims
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int. Received: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int. Received: {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number. Received: {text!r}"
+        ) from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number. Received: {text!r}")
+    return value
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names. Received: {text!r}")
+    return names
+
+
+# ------------------------------------------------------------------------------------------ list
+
+
+def _summary(cls) -> str:
+    """The first paragraph of the class docstring (it starts with the formula), on one line."""
+    doc = (cls.__doc__ or "").strip()
+    return " ".join(doc.split("\n\n", 1)[0].split())
+
+
+def _list(args) -> int:
+    from keras_inits._registry import lookup, names, snake_case
+
+    rows = []
+    for name in names():
+        cls = lookup(name)
+        aliases = [a for a in names(aliases=True) if lookup(a) is cls and a != name]
+        shown = snake_case(name) if not args.aliases else ", ".join(aliases)
+        rows.append((name, shown, _summary(cls)))
+    width0 = max(len(r[0]) for r in rows)
+    width1 = max(len(r[1]) for r in rows)
+    for name, alias, summary in rows:
+        print(f"{name.ljust(width0)}  {alias.ljust(width1)}  {summary}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ show
+
+
+def _show(args) -> int:
+    import numpy as np
+
+    from keras_inits._capture import table
+    from keras_inits._fans import compute_fans
+    from keras_inits._registry import lookup
+    from keras_inits.base import RandomInitializer
+
+    cls = lookup(args.name)
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CLIError(f"--set expects KEY=VALUE. Received: {item!r}")
+        try:
+            overrides[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key.strip()] = value  # a bare string, e.g. mode=fan_out
+    if issubclass(cls, RandomInitializer):
+        overrides.setdefault("seed", args.seed)
+    try:
+        init = cls.example(**overrides)
+    except TypeError as e:
+        raise CLIError(f"{cls.__name__} does not take these arguments: {e}") from None
+
+    sample = init(args.shape, dtype=args.dtype)
+    import keras
+
+    wide = "float64" if args.dtype == "float64" else "float32"  # bfloat16 has no numpy dtype
+    values = np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(sample, wide)), "float64")
+    fan_in, fan_out = compute_fans(args.shape)
+    theory = theoretical(init, args.shape)
+    print(f"{init!r}")
+    print(
+        f"shape={args.shape}  dtype={args.dtype}  n={values.size}  "
+        f"fan_in={fan_in}  fan_out={fan_out}"
+    )
+    if values.size == 0:
+        print("empty tensor: no statistics")
+        return 0
+    sample_stats = {
+        "mean": values.mean(),
+        "std": values.std(),
+        "min": values.min(),
+        "max": values.max(),
+    }
+    rows = [
+        [k, float(v), "n/a" if theory[k] is None else float(theory[k])]
+        for k, v in sample_stats.items()
+    ]
+    print(table(["", "sample", "theory"], rows))
+    return 0
+
+
+def theoretical(init, shape) -> dict[str, float | None]:
+    """Closed-form mean, std, min and max of `init(shape)` where one exists (None otherwise).
+
+    For Orthogonal the std is the root mean square, which is exact: the squares of an
+    orthonormal (r, c) matrix sum to min(r, c).
+    """
+    from keras_inits import constant, orthogonal, random, variance
+
+    none = dict(mean=None, std=None, min=None, max=None)
+    n = math.prod(shape)
+    if isinstance(init, variance.VarianceScaling):
+        std = math.sqrt(init.variance(shape))
+        if init.distribution == "uniform":
+            limit = math.sqrt(3.0) * std
+            return dict(mean=0.0, std=std, min=-limit, max=limit)
+        if init.distribution == "truncated_normal":
+            bound = 2.0 * std / variance.TRUNCATED_STD
+            return dict(mean=0.0, std=std, min=-bound, max=bound)
+        return dict(mean=0.0, std=std, min=None, max=None)
+    if isinstance(init, random.RandomNormal):
+        return dict(mean=init.mean, std=init.stddev, min=None, max=None)
+    if isinstance(init, random.RandomUniform):
+        width = init.maxval - init.minval
+        return dict(
+            mean=init.minval + width / 2,
+            std=width / math.sqrt(12.0),
+            min=init.minval,
+            max=init.maxval,
+        )
+    if isinstance(init, random.TruncatedNormal):
+        a, b = init.lower, init.upper
+        pdf = lambda t: math.exp(-t * t / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+        cdf = lambda t: 0.5 * (1 + math.erf(t / math.sqrt(2)))  # noqa: E731
+        z = cdf(b) - cdf(a)
+        shift = (pdf(a) - pdf(b)) / z
+        var = 1 + (a * pdf(a) - b * pdf(b)) / z - shift**2
+        return dict(
+            mean=init.mean + init.stddev * shift,
+            std=init.stddev * math.sqrt(var),
+            min=init.mean + a * init.stddev,
+            max=init.mean + b * init.stddev,
+        )
+    if isinstance(init, constant.Zeros):
+        return dict(mean=0.0, std=0.0, min=0.0, max=0.0)
+    if isinstance(init, constant.Ones):
+        return dict(mean=1.0, std=0.0, min=1.0, max=1.0)
+    if isinstance(init, constant.Constant):
+        import numpy as np
+
+        value = np.asarray(init.value, dtype="float64")
+        if value.ndim == 0:
+            v = float(value)
+            return dict(mean=v, std=0.0, min=v, max=v)
+        return none
+    if isinstance(init, constant.Identity) and len(shape) == 2 and n > 0:
+        k = min(shape)  # entries equal to gain; the other n - k are 0
+        mean = init.gain * k / n
+        std = math.sqrt(max(0.0, init.gain**2 * k / n - mean**2))
+        values = (init.gain, 0.0) if n > k else (init.gain,)
+        return dict(mean=mean, std=std, min=min(values), max=max(values))
+    if isinstance(init, orthogonal.Orthogonal) and len(shape) >= 2 and n > 0:
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        return dict(mean=None, std=init.gain * math.sqrt(min(rows, cols) / n), min=None, max=None)
+    return none
+
+
+# --------------------------------------------------------------------------------------- compare
+
+
+def _print_start(run, mid: int) -> None:
+    act = run.activation_std
+    print(
+        f"\n{run.init}: activation std {act[0]:.3g} / {act[mid - 1]:.3g} / {act[-1]:.3g}"
+        f" (last/first {act[-1] / act[0] if act[0] else float('nan'):.3g}); training:",
+        flush=True,
+    )
+
+
+def _compare(args) -> int:
+    import keras
+
+    from keras_inits import compare as experiment
+    from keras_inits._registry import lookup
+    from keras_inits._capture import table
+
+    start = time.perf_counter()
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise CLIError(f"--out: {out_dir!r} is not a directory. Received: --out {args.out!r}")
+    for name in args.inits:
+        if name != experiment.LSUV:
+            try:
+                lookup(name)
+            except ValueError as e:
+                raise CLIError(f"--inits: {e} (or 'lsuv')") from None
+    try:
+        keras.activations.get(args.activation)
+    except ValueError:
+        raise CLIError(f"--activation: unknown activation {args.activation!r}") from None
+
+    print(
+        f"keras-inits compare: {args.depth} hidden layers x {args.width} units, {args.activation}, "
+        f"no normalization, on scikit-learn digits (backend: {keras.backend.backend()})"
+    )
+    print(
+        f"SGD(lr={args.lr}, momentum={args.momentum}), batch {args.batch_size}, "
+        f"{args.epochs} epochs, seed {args.seed}"
+    )
+    mid = (args.depth + 1) // 2
+    print(
+        f"Activation std at initialization, hidden layers 1 / {mid} / {args.depth}, "
+        "on 512 samples."
+    )
+    runs = experiment.compare(
+        args.inits,
+        depth=args.depth,
+        width=args.width,
+        activation=args.activation,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        momentum=args.momentum,
+        seed=args.seed,
+        verbose=0 if args.quiet else 1,
+        on_start=lambda run: _print_start(run, mid),
+    )
+    print(f"\nAt initialization, on 512 training samples (hidden layers 1, {mid}, {args.depth}):")
+    rows = []
+    for run in runs:
+        act, grad = run.activation_std, run.gradient_std
+        rows.append(
+            [run.init, act[0], act[mid - 1], act[-1], act[-1] / act[0] if act[0] else None]
+            + [grad[0], grad[-1]]
+        )
+    print(
+        table(
+            ["init", "act std 1", f"act std {mid}", f"act std {args.depth}", "last/first",
+             "grad std 1", f"grad std {args.depth}"],
+            rows,
+        )
+    )
+
+    print("\nTraining loss and accuracy per epoch:")
+    headers = ["epoch"]
+    for run in runs:
+        headers += [f"{run.init} loss", "acc"]
+    rows = []
+    for epoch in range(args.epochs):
+        row = [epoch + 1]
+        for run in runs:
+            row += [run.loss[epoch], run.accuracy[epoch]]
+        rows.append(row)
+    rows.append(["test acc"] + sum(([None, run.test_accuracy] for run in runs), []))
+    print(table(headers, rows))
+
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    title = f"{args.depth} hidden layers, plain {args.activation} MLP on digits, SGD momentum"
+    path = experiment.plot(runs, args.out, title=title)
+    print(f"\nwrote {path}  ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""propagation_report: numbers equal a direct numpy computation; table, dicts and PNG."""
+
+import keras
+import matplotlib.image
+import numpy as np
+import pytest
+
+import keras_inits
+from conftest import to_numpy
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def tiny():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    h = keras.layers.Dense(7, "relu", bias_initializer="random_normal", name="d1")(inputs)
+    outputs = keras.layers.Dense(3, name="d2")(h)
+    return keras.Model(inputs, outputs)
+
+
+def arrays(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(16, 5)).astype("float32"), rng.normal(size=(16, 3)).astype("float32")
+
+
+def test_matches_numpy_forward_and_backward():
+    model, (x, y) = tiny(), arrays()
+    report = keras_inits.propagation_report(model, x, y, loss="mse")
+    w1, b1 = to_numpy(model.get_layer("d1").kernel), to_numpy(model.get_layer("d1").bias)
+    w2, b2 = to_numpy(model.get_layer("d2").kernel), to_numpy(model.get_layer("d2").bias)
+    x64, y64 = x.astype("float64"), y.astype("float64")
+    z1 = x64 @ w1 + b1
+    h1 = np.maximum(z1, 0)
+    out = h1 @ w2 + b2
+    # loss = mean over all elements of (out - y)^2, so d loss / d out = 2 (out - y) / out.size.
+    d_out = 2 * (out - y64) / out.size
+    g2 = h1.T @ d_out
+    g1 = x64.T @ ((d_out @ w2.T) * (z1 > 0))
+
+    assert [r.name for r in report] == ["d1", "d2"]
+    for r, a, g in zip(report, (h1, out), (g1, g2)):
+        assert r.shape == a.shape
+        np.testing.assert_allclose(r.mean, a.mean(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(r.std, a.std(), rtol=1e-5)
+        assert r.zeros == np.mean(a == 0)
+        np.testing.assert_allclose(r.grad_std, g.std(), rtol=1e-4)
+        np.testing.assert_allclose(r.grad_norm, np.linalg.norm(g), rtol=1e-4)
+    assert report["d1"].zeros > 0  # the ReLU zeroes some outputs: the check above is not vacuous
+
+
+def test_default_loss_is_the_compiled_one():
+    model, (x, y) = tiny(), arrays()
+    model.compile(loss="mse")
+    implicit = keras_inits.propagation_report(model, x, y).to_list()
+    loss = keras.losses.MeanSquaredError()
+    explicit = keras_inits.propagation_report(model, x, y, loss=loss).to_list()
+    for a, b in zip(implicit, explicit):
+        np.testing.assert_allclose(a["grad_norm"], b["grad_norm"], rtol=1e-5)
+
+
+def test_without_targets_no_gradients():
+    model, (x, _) = tiny(), arrays()
+    report = keras_inits.propagation_report(model, x)
+    assert not report.has_gradients
+    assert all(r.grad_std is None for r in report)
+    assert "grad std" not in str(report)
+
+
+def test_subclassed_nested_and_shared_layers():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.body = keras.Sequential([keras.layers.Dense(8, activation="relu", name="inner")])
+            self.shared = keras.layers.Dense(8, name="shared")
+
+        def call(self, x):
+            return self.shared(self.shared(self.body(x)))
+
+    model, (x, y) = Net(), arrays()
+    report = keras_inits.propagation_report(model, x, np.zeros((16, 8), "float32"), loss="mse")
+    assert [r.name for r in report] == ["inner", "shared", "shared[2]"]
+    assert [r.depth for r in report] == [1, 2, 3]
+    assert report["shared"].grad_norm > 0 and report["shared[2]"].grad_norm is None
+
+
+def test_table_and_dicts():
+    model, (x, y) = tiny(), arrays()
+    report = keras_inits.propagation_report(model, x, y, loss="mse")
+    rows = report.to_list()
+    assert [row["name"] for row in rows] == ["d1", "d2"]
+    assert set(rows[0]) == {
+        "depth", "name", "class_name", "shape", "mean", "std", "zeros", "grad_std", "grad_norm",
+    }
+    lines = str(report).splitlines()
+    assert lines[0].split() == [
+        "depth", "layer", "class", "output", "shape", "mean", "std", "zeros", "grad", "std",
+        "grad", "norm",
+    ]
+    assert set(lines[1]) == {"-", " "} and len(lines) == 4
+    end = lines[0].index("grad norm") + len("grad norm")  # right-aligned numbers
+    assert all(line[end - 1].isdigit() for line in lines[2:])
+
+
+def test_plot_writes_a_readable_png(tmp_path):
+    model, (x, y) = tiny(), arrays()
+    path = keras_inits.propagation_report(model, x, y, loss="mse").plot(tmp_path / "p.png")
+    with open(path, "rb") as f:
+        assert f.read(8) == PNG_SIGNATURE
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(loss="mse"), ValueError, "needs targets"),
+        (dict(y=np.zeros((16, 3))), ValueError, "Received: loss=None"),
+        (dict(y=np.zeros((16, 3)), loss=["mse"]), TypeError, "single loss"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    model, (x, _) = tiny(), arrays()
+    with pytest.raises(error, match=match):
+        keras_inits.propagation_report(model, x, **kwargs)
