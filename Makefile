@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 # The main demo: He et al. 2015, Fig. 3 on digits (Glorot stalls at depth 30, He and LSUV train);
 # prints the tables and writes out/compare.png.
 demo: $(STAMP)
-	$(BIN)/keras-inits compare
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(BIN)/keras-inits compare
 
 # The whole suite once per backend; fails if any backend fails.
 test: $(STAMP)
