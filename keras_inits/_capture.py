@@ -10,6 +10,7 @@ restored, also when the forward pass raises.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from typing import Any, Callable, Iterable, Sequence
 
@@ -167,3 +168,28 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(headers), rule] + [line(r) for r in cells])
+
+
+class LayerTable:
+    """A per-layer report: iterate, index by position or layer name, `to_list()` for dicts."""
+
+    def __init__(self, layers: list):
+        self.layers = layers
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, key: int | str):
+        if isinstance(key, str):
+            for layer in self.layers:
+                if layer.name == key:
+                    return layer
+            raise KeyError(f"No layer named {key!r} in the report.")
+        return self.layers[key]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """One dict per layer, with the fields of its dataclass."""
+        return [dataclasses.asdict(layer) for layer in self.layers]

@@ -48,6 +48,17 @@ def truncated_normal(shape, dtype, seed, mean=0.0, stddev=1.0, lower=-2.0, upper
     """
     cdtype = compute_dtype(dtype)
     lo, hi = math.erf(lower / SQRT2), math.erf(upper / SQRT2)
+    if keras.backend.backend() == "torch":
+        # Eager torch: draw U[0, 1) with Keras' own seed handling, then transform in place, so
+        # the peak is the output itself (keras.random.uniform alone holds 3x).
+        x = _torch_rand(shape, cdtype, seed)
+        x.mul_(hi - lo).add_(lo).erfinv_().mul_(SQRT2).clamp_(lower, upper)
+        return ops.cast(x.mul_(stddev).add_(mean), dtype)
+    if keras.backend.backend() == "tensorflow" and (lower, upper) == (-2.0, 2.0):
+        # TF's stateless truncated normal is exact (in-kernel rejection) and needs less memory
+        # than the transform below: 3x the output instead of 4x, in eager mode.
+        x = keras.random.truncated_normal(shape, mean=mean, stddev=stddev, dtype=cdtype, seed=seed)
+        return ops.cast(x, dtype)
     v = keras.random.uniform(shape, minval=lo, maxval=hi, dtype=cdtype, seed=seed)
     x = ops.clip(ops.erfinv(v) * SQRT2, lower, upper)
     del v
@@ -56,6 +67,16 @@ def truncated_normal(shape, dtype, seed, mean=0.0, stddev=1.0, lower=-2.0, upper
     else:
         x = x * stddev + mean
     return ops.cast(x, dtype)
+
+
+def _torch_rand(shape, dtype, seed):
+    """`torch.rand` seeded exactly as Keras' torch backend seeds `keras.random.uniform`."""
+    import torch
+    from keras.src.backend.torch.core import get_device, to_torch_dtype
+    from keras.src.backend.torch.random import torch_seed_generator
+
+    return torch.rand(size=tuple(shape), generator=torch_seed_generator(seed),
+                      dtype=to_torch_dtype(dtype), device=get_device())
 
 
 def orthogonal(rows: int, cols: int, dtype, seed):

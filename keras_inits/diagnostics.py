@@ -46,33 +46,15 @@ class LayerStats:
     grad_norm: float | None = None
 
 
-class PropagationReport:
+class PropagationReport(_capture.LayerTable):
     """Per-layer activation (and gradient) statistics, in forward order.
 
     Print it for an aligned table, call `to_list()` for dicts, `plot(path)` for a PNG.
     """
 
     def __init__(self, layers: list[LayerStats], has_gradients: bool):
-        self.layers = layers
+        super().__init__(layers)
         self.has_gradients = has_gradients
-
-    def __iter__(self):
-        return iter(self.layers)
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def __getitem__(self, key: int | str) -> LayerStats:
-        if isinstance(key, str):
-            for layer in self.layers:
-                if layer.name == key:
-                    return layer
-            raise KeyError(f"No layer named {key!r} in the report.")
-        return self.layers[key]
-
-    def to_list(self) -> list[dict[str, Any]]:
-        """One dict per layer call, with the fields of `LayerStats`."""
-        return [dataclasses.asdict(layer) for layer in self.layers]
 
     def __str__(self) -> str:
         headers = ["depth", "layer", "class", "output shape", "mean", "std", "zeros"]

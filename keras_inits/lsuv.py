@@ -63,30 +63,16 @@ class LSUVLayer:
     reason: str = ""
 
 
-class LSUVReport:
+class LSUVReport(_capture.LayerTable):
     """The per-layer result of `lsuv`, in forward order.
 
     Iterate over it, index it, print it (an aligned table) or call `to_list()` for dicts.
     """
 
     def __init__(self, layers: list[LSUVLayer], tol: float, max_iter: int):
-        self.layers = layers
+        super().__init__(layers)
         self.tol = tol
         self.max_iter = max_iter
-
-    def __iter__(self):
-        return iter(self.layers)
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def __getitem__(self, key: int | str) -> LSUVLayer:
-        if isinstance(key, str):
-            for layer in self.layers:
-                if layer.name == key:
-                    return layer
-            raise KeyError(f"No layer named {key!r} in the report.")
-        return self.layers[key]
 
     @property
     def handled(self) -> list[LSUVLayer]:
@@ -97,10 +83,6 @@ class LSUVReport:
     def skipped(self) -> list[LSUVLayer]:
         """The layers LSUV left alone, each with its `reason`."""
         return [layer for layer in self.layers if layer.skipped]
-
-    def to_list(self) -> list[dict[str, Any]]:
-        """One dict per layer, with the fields of `LSUVLayer`."""
-        return [dataclasses.asdict(layer) for layer in self.layers]
 
     def __str__(self) -> str:
         headers = ["layer", "class", "var before", "var after", "iters", "status"]
