@@ -136,8 +136,9 @@ class GlorotUniform(_Preset):
 
 @register()
 class GlorotNormal(_Preset):
-    """Glorot/Xavier normal: truncated `N(0, s**2)` cut at `±2s`,
-    `s = sqrt(2 / (fan_in + fan_out)) / 0.8796...` (std after truncation `sqrt(2 / (fan_in + fan_out))`).
+    """Glorot/Xavier normal: `N(0, s**2)` cut at `±2s`, `s = sqrt(2 / (fan_in + fan_out)) / 0.8796...`.
+
+    The std after truncation is `sqrt(2 / (fan_in + fan_out))`. For tanh, sigmoid, softmax, linear.
 
     Reference: Glorot & Bengio 2010, http://proceedings.mlr.press/v9/glorot10a.html
     """
@@ -157,8 +158,9 @@ class HeUniform(_Preset):
 
 @register()
 class HeNormal(_Preset):
-    """He/Kaiming normal: truncated `N(0, s**2)` cut at `±2s`, `s = sqrt(2 / fan_in) / 0.8796...`.
-    For the ReLU family.
+    """He/Kaiming normal: `N(0, s**2)` cut at `±2s`, `s = sqrt(2 / fan_in) / 0.8796...`.
+
+    The std after truncation is `sqrt(2 / fan_in)`. For the ReLU family.
 
     Reference: He et al. 2015, https://arxiv.org/abs/1502.01852
     """
@@ -178,8 +180,9 @@ class LecunUniform(_Preset):
 
 @register()
 class LecunNormal(_Preset):
-    """LeCun normal: truncated `N(0, s**2)` cut at `±2s`, `s = sqrt(1 / fan_in) / 0.8796...`.
-    For SELU (self-normalizing networks).
+    """LeCun normal: `N(0, s**2)` cut at `±2s`, `s = sqrt(1 / fan_in) / 0.8796...`.
+
+    The std after truncation is `sqrt(1 / fan_in)`. For SELU (self-normalizing networks).
 
     Reference: Klambauer et al. 2017, https://arxiv.org/abs/1706.02515
     """
