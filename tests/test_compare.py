@@ -47,7 +47,10 @@ def test_he_trains_where_glorot_stalls():
     glorot, he = runs
     assert he.loss[-1] < glorot.loss[-1] - 0.3
     assert glorot.loss[-1] > 2.2  # ln(10) = 2.303: chance level, it has not started learning
-    assert he.accuracy[-1] > 0.3
+    # Training accuracy over ~1,400 digits: chance is 0.1 with SE sqrt(0.1*0.9/1400) = 0.008, so
+    # 0.15 is > 5 SE above chance. (3 epochs at lr 0.002 leave He between 0.2 and 0.45 across
+    # backends; its loss gap to Glorot above is the claim.)
+    assert he.accuracy[-1] > 0.15
 
 
 def test_unknown_init_fails_early():
