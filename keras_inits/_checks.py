@@ -17,18 +17,39 @@ FLOAT_DTYPES = ("bfloat16", "float16", "float32", "float64")
 INT_DTYPES = (
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
 )
+#: The largest finite value of each float dtype (numpy has no bfloat16).
+FLOAT_MAX = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+    "float64": 1.7976931348623157e308,
+}
+#: Int seeds every backend accepts: JAX refuses anything outside uint32.
+SEED_MAX = 2**32 - 1
+#: A bound, in standard deviations, on every sample of the backends' normal samplers: they
+#: transform 24-bit (float32) or 53-bit (float64) uniforms, which caps |z| below 8.6. A scheme
+#: whose `|mean| + NORMAL_SIGMAS * stddev` overflows the dtype is refused.
+NORMAL_SIGMAS = 10.0
 
 
 def real(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
     """Returns `value` as a finite Python float, or raises naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (numbers.Real, np.ndarray, np.generic)
+    ):
         raise TypeError(f"Argument `{name}` must be a real number. Received: {name}={value!r}")
-    if isinstance(value, np.ndarray):
+    if isinstance(value, (np.ndarray, np.generic)):
+        # np.str_, np.complex128, np.datetime64, ... are np.generic but not real numbers.
         if value.ndim != 0 or value.dtype.kind not in "iuf":
             raise TypeError(
                 f"Argument `{name}` must be a real scalar. Received: {name}={value!r}"
             )
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float64
+        raise ValueError(
+            f"Argument `{name}` must be finite (within float64). Received: {name}={value!r}"
+        ) from None
     if not math.isfinite(value):
         raise ValueError(f"Argument `{name}` must be finite. Received: {name}={value!r}")
     if positive and value <= 0:
@@ -63,26 +84,68 @@ def axes(name: str, value: Any) -> list[int] | None:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, (list, tuple)) or not all(
-        isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in value
+        isinstance(a, numbers.Integral) and not isinstance(a, (bool, np.bool_)) for a in value
     ):
         raise TypeError(
             f"Argument `{name}` must be None or a list of ints. Received: {name}={value!r}"
         )
-    return [int(a) for a in value]
+    value = [int(a) for a in value]
+    if len(set(value)) != len(value):
+        raise ValueError(
+            f"Argument `{name}` must not repeat an axis (its dims would count twice in the fan). "
+            f"Received: {name}={value!r}"
+        )
+    return value
 
 
 def seed(value: Any) -> Any:
-    """Keras' seed rule: None, an int, a `keras.random.SeedGenerator` or its serialized dict."""
+    """Keras' seed rule: None, an int in [0, 2**32 - 1] (the range every backend accepts), a
+    `keras.random.SeedGenerator`, or a SeedGenerator's serialized dict.
+
+    A dict is rebuilt here only if it names `SeedGenerator`: nothing else in a config is
+    deserialized, so a crafted config cannot make this build any other object.
+    """
     if isinstance(value, dict):
-        value = keras.saving.deserialize_keras_object(value)
+        value = _seed_generator_from_config(value)
     if value is None or isinstance(value, keras.random.SeedGenerator):
         return value
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    ):
+        if not 0 <= value <= SEED_MAX:
+            raise ValueError(
+                f"Argument `seed` must be an int in [0, {SEED_MAX}] (2**32 - 1: the range every "
+                f"backend accepts). Received: seed={value!r}"
+            )
         return int(value)
     raise TypeError(
         "Argument `seed` must be None, an int or a `keras.random.SeedGenerator`. "
         f"Received: seed={value!r}"
     )
+
+
+def _seed_generator_from_config(value: dict) -> keras.random.SeedGenerator:
+    inner = value.get("config")
+    if (
+        value.get("class_name") != "SeedGenerator"
+        or value.get("module") not in (None, "keras.random", "keras.src.random.seed_generator")
+        or not isinstance(inner, dict)
+        or not set(inner) <= {"seed", "name"}
+    ):
+        raise TypeError(
+            "Argument `seed` given as a dict must be a serialized `keras.random.SeedGenerator` "
+            "({'class_name': 'SeedGenerator', 'config': {'seed': ..., 'name': ...}}). "
+            f"Received: seed={value!r}"
+        )
+    initial = inner.get("seed")
+    if initial is not None:
+        initial = seed(initial)
+    name = inner.get("name")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(
+            f"A serialized SeedGenerator's name must be a string. Received: seed={value!r}"
+        )
+    return keras.random.SeedGenerator(initial, name=name)
 
 
 def shape(owner: str, value: Any) -> tuple[int, ...]:
@@ -142,3 +205,82 @@ def integer(name: str, value: Any, *, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ValueError(f"Argument `{name}` must be >= {minimum}. Received: {name}={value!r}")
     return int(value)
+
+
+def realized_dtype(dtype: str) -> str:
+    """The dtype the backend actually makes for `dtype`: JAX without x64 makes 64-bit types
+    32-bit."""
+    if keras.backend.backend() == "jax" and dtype in ("float64", "int64", "uint64"):
+        import jax
+
+        return str(jax.dtypes.canonicalize_dtype(dtype))
+    return dtype
+
+
+def _args_text(args: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in args.items())
+
+
+def fits(owner: str, dtype: str, bound: float, args: dict[str, Any]) -> None:
+    """Raises ValueError if values up to `bound` in magnitude overflow the float `dtype`.
+
+    `args` are the constructor arguments that set `bound`; the message names them. Checked
+    before sampling, so a scheme never returns inf because its arguments are too large for
+    the dtype (e.g. `Constant(1e5)` in float16).
+    """
+    realized = realized_dtype(dtype)
+    limit = FLOAT_MAX.get(realized)
+    if limit is None:
+        return
+    if not bound <= limit:  # also catches a NaN or inf bound
+        made = f" (the backend makes {realized} for {dtype})" if realized != dtype else ""
+        raise ValueError(
+            f"`{owner}` cannot fill a {dtype} tensor{made}: with {_args_text(args)} its values "
+            f"reach {bound:.6g}, beyond the largest finite {realized} ({limit:.6g}), so they "
+            f"would overflow to inf. Allowed: arguments whose values fit the dtype; use a wider "
+            f"dtype or smaller arguments. Received: {_args_text(args)}, dtype={dtype!r}"
+        )
+
+
+def value_range(initializer: Any, shape: tuple[int, ...], dtype: str) -> None:
+    """Checks `initializer._max_abs(shape)` (the bound on |values| and the arguments that set
+    it, or None) against `dtype` with `fits`. Schemes without `_max_abs` are not checked."""
+    max_abs = getattr(initializer, "_max_abs", None)
+    bound = max_abs(shape) if max_abs is not None else None
+    if bound is not None:
+        fits(type(initializer).__name__, dtype, *bound)
+
+
+def exact_in(owner: str, dtype: str, values: Any, args: dict[str, Any]) -> None:
+    """For an integer or bool `dtype`: raises ValueError unless every one of `values` (a number
+    or an array) converts exactly, i.e. is integral and in the dtype's range (0/1 for bool).
+
+    A cast would otherwise truncate 0.5 to 0 or wrap 300 to 44 in int8, silently.
+    """
+    realized = realized_dtype(dtype)
+    if realized not in INT_DTYPES:
+        return
+    if realized == "bool":
+        low, high = 0, 1
+    else:
+        info = np.iinfo(realized)
+        low, high = int(info.min), int(info.max)
+    if isinstance(values, numbers.Integral):  # a Python int may exceed every numpy dtype
+        ok = low <= int(values) <= high
+    else:
+        array = np.asarray(values)
+        ok = array.size == 0 or array.dtype.kind == "b" or (
+            array.dtype.kind in "iuf"
+            and bool(np.all(np.isfinite(array)))
+            and bool(np.all(np.floor(array) == array))
+            and array.min() >= low
+            and array.max() <= high
+        )
+    if not ok:
+        made = f" (the backend makes {realized} for {dtype})" if realized != dtype else ""
+        raise ValueError(
+            f"`{owner}` cannot fill a {dtype} tensor{made} exactly: with {_args_text(args)} "
+            f"its values are not all integers in [{low}, {high}], and a cast would truncate or "
+            f"wrap them. Allowed: integral values in the dtype's range, or a float dtype. "
+            f"Received: {_args_text(args)}, dtype={dtype!r}"
+        )

@@ -53,7 +53,8 @@ class Constant(Initializer):
 
     Args:
         value: a finite real number (default 0.0), or an array-like that broadcasts to the
-            requested shape.
+            requested shape. At call time it must fit the dtype: no overflow to inf (e.g.
+            `1e5` in float16), and integral and in range for integer dtypes (0/1 for bool).
 
     Example:
 
@@ -65,9 +66,21 @@ class Constant(Initializer):
 
     def __init__(self, value: Any = 0.0):
         if isinstance(value, (list, tuple, np.ndarray)) or keras.ops.is_tensor(value):
-            array = np.asarray(keras.ops.convert_to_numpy(value) if keras.ops.is_tensor(value)
-                               else value)
-            if array.dtype.kind not in "biuf" or not np.all(np.isfinite(array)):
+            try:
+                array = np.asarray(
+                    keras.ops.convert_to_numpy(value) if keras.ops.is_tensor(value) else value
+                )
+            except (TypeError, ValueError) as e:  # ragged lists, ...
+                raise TypeError(
+                    "Argument `value` must be a real number or an array-like of real numbers. "
+                    f"Received: value={value!r} ({e})"
+                ) from None
+            if array.dtype.kind not in "biuf":
+                raise TypeError(
+                    "Argument `value` must be a real number or an array-like of real numbers. "
+                    f"Received: value={value!r} (dtype {array.dtype})"
+                )
+            if not np.all(np.isfinite(array)):
                 raise ValueError(
                     "Argument `value` must hold finite real numbers. "
                     f"Received: value={value!r}"
@@ -79,6 +92,8 @@ class Constant(Initializer):
                 self.value = int(value)
 
     def _generate(self, shape, dtype):
+        _checks.exact_in("Constant", dtype, self.value, {"value": self.value})
+        _checks.value_range(self, shape, dtype)
         if isinstance(self.value, np.ndarray):
             try:
                 np.broadcast_shapes(self.value.shape, shape)
@@ -90,13 +105,40 @@ class Constant(Initializer):
             return ops.broadcast_to(ops.convert_to_tensor(self.value, dtype=dtype), shape)
         return ops.full(shape, self.value, dtype=dtype)
 
+    def _max_abs(self, shape):
+        return float(np.max(np.abs(self.value))), {"value": self.value}
+
     def get_config(self):
         return {"value": keras.saving.serialize_keras_object(self.value)}
 
     @classmethod
     def from_config(cls, config):
+        """Builds a Constant from `get_config()`'s output.
+
+        `value` may be a number, a list or a serialized numpy array or tensor
+        (`{"class_name": "__numpy__" or "__tensor__", ...}`); no other object is deserialized,
+        so a crafted config cannot make this build anything else.
+        """
         config = dict(config)
-        config["value"] = keras.saving.deserialize_keras_object(config.get("value", 0.0))
+        value = config.get("value", 0.0)
+        if isinstance(value, dict):
+            inner = value.get("config")
+            if value.get("class_name") not in ("__numpy__", "__tensor__") or not (
+                isinstance(inner, dict) and set(inner) == {"value", "dtype"}
+            ):
+                raise TypeError(
+                    "Argument `value` given as a dict must be a serialized numpy array or "
+                    "tensor ({'class_name': '__numpy__', 'config': {'value': ..., 'dtype': ...}})."
+                    f" Received: value={value!r}"
+                )
+            try:
+                value = np.asarray(inner["value"], dtype=inner["dtype"])
+            except (TypeError, ValueError) as e:
+                raise TypeError(
+                    f"Argument `value` holds an invalid serialized array ({e}). "
+                    f"Received: value={value!r}"
+                ) from None
+        config["value"] = value
         return cls(**config)
 
 
@@ -105,7 +147,9 @@ class Identity(Initializer):
     """The (rectangular) identity matrix: `W[i, j] = gain if i == j else 0`; 2-D only.
 
     Args:
-        gain: multiplicative factor (default 1.0).
+        gain: multiplicative factor, any finite number (default 1.0). Its sign matters here,
+            since the scheme is deterministic: `gain=-1` gives `-I`. For integer dtypes it must
+            be an integer in the dtype's range.
 
     Example:
 
@@ -123,7 +167,12 @@ class Identity(Initializer):
         _checks.rank("Identity", shape, exact=2)
 
     def _generate(self, shape, dtype):
+        _checks.exact_in("Identity", dtype, self.gain, {"gain": self.gain})
+        _checks.value_range(self, shape, dtype)
         return ops.cast(ops.multiply(ops.eye(*shape, dtype=dtype), self.gain), dtype)
+
+    def _max_abs(self, shape):
+        return abs(self.gain), {"gain": self.gain}
 
     def get_config(self):
         return {"gain": self.gain}

@@ -58,7 +58,7 @@ class DeltaOrthogonal(RandomInitializer):
     isometry). As jax's `delta_orthogonal` and TF1's `ConvolutionDeltaOrthogonal`.
 
     Args:
-        gain: multiplicative factor (default 1.0).
+        gain: multiplicative factor, > 0 (default 1.0), as in `Orthogonal`.
         seed: None, an int or a `keras.random.SeedGenerator` (see the README's "Seeding").
 
     Raises:
@@ -76,7 +76,7 @@ class DeltaOrthogonal(RandomInitializer):
     example_shapes = ((3, 8, 16), (3, 3, 8, 16), (3, 3, 3, 4, 4), (4, 2, 2))
 
     def __init__(self, gain: float = 1.0, seed=None):
-        self.gain = _checks.real("gain", gain)
+        self.gain = _checks.real("gain", gain, positive=True)
         super().__init__(seed=seed)
 
     def _check_shape(self, shape):
@@ -84,10 +84,15 @@ class DeltaOrthogonal(RandomInitializer):
         _in_le_out("DeltaOrthogonal", shape)
 
     def _generate(self, shape, dtype):
+        _checks.value_range(self, shape, dtype)
         cdtype = _sampling.compute_dtype(dtype)
         q = _sampling.orthogonal(shape[-2], shape[-1], cdtype, self.seed)
         mask = ops.convert_to_tensor(centre_mask(shape[:-2]), dtype=cdtype)
         return ops.cast(self.gain * mask * q, dtype)
+
+    def _max_abs(self, shape):
+        # |Q[i, j]| <= 1 for orthonormal rows or columns; the 1.001 absorbs QR's rounding.
+        return 1.001 * self.gain, {"gain": self.gain}
 
     def get_config(self):
         return {**super().get_config(), "gain": self.gain}
@@ -154,7 +159,7 @@ class ConvolutionOrthogonal(RandomInitializer):
     with circular padding; zero padding loses it near the borders.
 
     Args:
-        gain: multiplicative factor (default 1.0).
+        gain: multiplicative factor, > 0 (default 1.0), as in `Orthogonal`.
         seed: None, an int or a `keras.random.SeedGenerator` (see the README's "Seeding").
 
     Raises:
@@ -172,7 +177,7 @@ class ConvolutionOrthogonal(RandomInitializer):
     example_shapes = ((3, 8, 16), (3, 3, 8, 8), (2, 2, 2, 4, 8), (3, 1, 4, 4))
 
     def __init__(self, gain: float = 1.0, seed=None):
-        self.gain = _checks.real("gain", gain)
+        self.gain = _checks.real("gain", gain, positive=True)
         super().__init__(seed=seed)
 
     def _check_shape(self, shape):
@@ -180,9 +185,15 @@ class ConvolutionOrthogonal(RandomInitializer):
         _in_le_out("ConvolutionOrthogonal", shape)
 
     def _generate(self, shape, dtype):
+        _checks.value_range(self, shape, dtype)
         cdtype = _sampling.compute_dtype(dtype)
         w = orthogonal_conv_kernel(shape[:-2], shape[-2], shape[-1], cdtype, self.seed)
         return ops.cast(self.gain * w, dtype)
+
+    def _max_abs(self, shape):
+        # Each tap H K[t] has spectral norm <= 1 (the convolution is an isometry), so its
+        # entries are <= 1 in magnitude; the 1.001 absorbs QR's rounding.
+        return 1.001 * self.gain, {"gain": self.gain}
 
     def get_config(self):
         return {**super().get_config(), "gain": self.gain}

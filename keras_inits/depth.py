@@ -11,6 +11,7 @@ import math
 from typing import Any, Literal
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_inits import _checks, _sampling
@@ -69,11 +70,23 @@ class DepthScaled(RandomInitializer):
         self.rule = _checks.choice("rule", rule, RULES)
         self.layers_per_branch = _checks.integer("layers_per_branch", layers_per_branch, minimum=2)
         seed = _checks.seed(seed)
-        inner = get(initializer)
-        if inner is None or not callable(inner):
+        allowed = "an initializer (a name, a config dict, a class or an instance)"
+        if initializer is None or keras.ops.is_tensor(initializer) or isinstance(
+            initializer, (np.ndarray, np.generic, list, tuple)
+        ):
+            # `get` turns arrays into fixed values, which no depth factor makes sense for.
+            raise TypeError(f"Argument `initializer` must be {allowed}. "
+                            f"Received: initializer={initializer!r}")
+        try:
+            inner = get(initializer)
+        except (TypeError, ValueError) as e:
+            raise type(e)(
+                f"Argument `initializer` must be {allowed}: {e} "
+                f"Received: initializer={initializer!r}"
+            ) from None
+        if not callable(inner):
             raise TypeError(
-                "Argument `initializer` must be an initializer (a name, a config dict, a class "
-                f"or an instance). Received: initializer={initializer!r}"
+                f"Argument `initializer` must be {allowed}. Received: initializer={initializer!r}"
             )
         if seed is not None:
             config = inner.get_config() if isinstance(inner, keras.initializers.Initializer) else {}
@@ -95,8 +108,20 @@ class DepthScaled(RandomInitializer):
         return self.num_layers ** (-1.0 / (2 * self.layers_per_branch - 2))
 
     def _generate(self, shape, dtype):
+        # The wrapped initializer draws in the compute dtype (float32 for half precision), so
+        # its own range check cannot see the output dtype: check the scaled bound here.
+        _checks.value_range(self, shape, dtype)
         values = self.initializer(shape, dtype=_sampling.compute_dtype(dtype))
         return ops.cast(ops.cast(values, _sampling.compute_dtype(dtype)) * self.factor, dtype)
+
+    def _max_abs(self, shape):
+        inner = getattr(self.initializer, "_max_abs", None)
+        bound = inner(shape) if inner is not None else None
+        if bound is None:
+            return None
+        return self.factor * bound[0], {
+            **bound[1], "num_layers": self.num_layers, "rule": self.rule,
+            "layers_per_branch": self.layers_per_branch}
 
     def get_config(self):
         if not isinstance(self.initializer, keras.initializers.Initializer):

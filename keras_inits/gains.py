@@ -73,10 +73,17 @@ def second_moment(fn: Callable[[np.ndarray], np.ndarray]) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _moment_gain(name: str, param: float | None) -> float:
-    fn = _ACTIVATIONS[name]
-    if param is not None:
-        fn = functools.partial(fn, alpha=param)
-    return 1.0 / math.sqrt(second_moment(fn))
+    if name == "elu" and param is not None:
+        return _elu_gain(param)
+    return 1.0 / math.sqrt(second_moment(_ACTIVATIONS[name]))
+
+
+def _elu_gain(alpha: float) -> float:
+    """`1 / sqrt(E[elu(z)**2])` as `1 / hypot(sqrt(E[z**2; z > 0]), |alpha| sqrt(E[expm1(z)**2;
+    z < 0]))`: the same quadrature, split so that a large alpha cannot overflow to a gain of 0."""
+    positive = second_moment(lambda z: np.where(z > 0, z, 0.0))
+    negative = second_moment(lambda z: np.where(z > 0, 0.0, np.expm1(np.minimum(z, 0.0))))
+    return 1.0 / math.hypot(math.sqrt(positive), abs(alpha) * math.sqrt(negative))
 
 
 def _canonical(nonlinearity: Any) -> str:
@@ -122,7 +129,8 @@ def calculate_gain(nonlinearity: str | Callable, param: float | None = None) -> 
             (`keras.activations.gelu`, `torch.nn.functional.silu`, ...).
         param: leaky_relu's negative slope (default 0.01, as torch; Keras' `leaky_relu` uses
             0.2 and its LeakyReLU layer 0.3, so pass it explicitly), or elu's `alpha`
-            (default 1.0). Ignored for the other activations, as in torch.
+            (default 1.0). Ignored for the other activations, as in torch, but it must still
+            be a finite real number or None.
 
     Returns:
         The gain, a Python float.
@@ -139,10 +147,12 @@ def calculate_gain(nonlinearity: str | Callable, param: float | None = None) -> 
     torch.nn.init.calculate_gain.
     """
     key = _canonical(nonlinearity)
-    if key in _PARAMETRIZED and param is not None:
+    if param is not None:  # checked even where it is ignored, so a typo still fails loudly
         param = _checks.real("param", param)
     if key == "leaky_relu":
         slope = LEAKY_RELU_SLOPE if param is None else param
+        if abs(slope) > 1e150:  # slope**2 would raise OverflowError; same value otherwise
+            return math.sqrt(2.0) / math.hypot(1.0, slope)
         return math.sqrt(2.0 / (1.0 + slope**2))
     if key in TORCH_GAINS:
         return TORCH_GAINS[key]

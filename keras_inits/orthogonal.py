@@ -28,7 +28,9 @@ class Orthogonal(RandomInitializer):
     fails there).
 
     Args:
-        gain: multiplicative factor (default 1.0).
+        gain: multiplicative factor, > 0 (default 1.0): every singular value equals `gain`. A
+            negative gain would draw from the same law (`-Q` is Haar too), so it is refused as
+            a likely mistake, and 0 gives no orthogonal matrix at all.
         seed: None, an int or a `keras.random.SeedGenerator`.
 
     Example:
@@ -41,16 +43,21 @@ class Orthogonal(RandomInitializer):
     example_shapes = ((16, 32), (32, 16), (3, 3, 8, 16))
 
     def __init__(self, gain: float = 1.0, seed=None):
-        self.gain = _checks.real("gain", gain)
+        self.gain = _checks.real("gain", gain, positive=True)
         super().__init__(seed=seed)
 
     def _check_shape(self, shape):
         _checks.rank("Orthogonal", shape, minimum=2)
 
     def _generate(self, shape, dtype):
+        _checks.value_range(self, shape, dtype)
         rows, cols = math.prod(shape[:-1]), shape[-1]
         q = _sampling.orthogonal(rows, cols, _sampling.compute_dtype(dtype), self.seed)
         return ops.cast(self.gain * ops.reshape(q, shape), dtype)
+
+    def _max_abs(self, shape):
+        # |Q[i, j]| <= 1 for orthonormal rows or columns; the 1.001 absorbs QR's rounding.
+        return 1.001 * self.gain, {"gain": self.gain}
 
     def get_config(self):
         return {**super().get_config(), "gain": self.gain}
@@ -79,7 +86,7 @@ class BlockOrthogonal(RandomInitializer):
     its gate blocks have singular values spread between about 0.001 and 0.87.
 
     Args:
-        gain: multiplicative factor (default 1.0).
+        gain: multiplicative factor, > 0 (default 1.0), as in `Orthogonal`.
         num_blocks: the number of blocks `k`, a positive int dividing `shape[-1]`. Default None
             infers `k = cols / rows`, which needs `cols` to be a multiple of `rows` (square
             blocks, as in recurrent kernels).
@@ -97,7 +104,7 @@ class BlockOrthogonal(RandomInitializer):
     example_shapes = ((8, 32), (16, 48), (12, 12), (2, 4, 24))
 
     def __init__(self, gain: float = 1.0, num_blocks: int | None = None, seed=None):
-        self.gain = _checks.real("gain", gain)
+        self.gain = _checks.real("gain", gain, positive=True)
         self.num_blocks = (
             None if num_blocks is None else _checks.integer("num_blocks", num_blocks, minimum=1)
         )
@@ -126,6 +133,7 @@ class BlockOrthogonal(RandomInitializer):
             self._blocks(shape)
 
     def _generate(self, shape, dtype):
+        _checks.value_range(self, shape, dtype)
         rows, cols = math.prod(shape[:-1]), shape[-1]
         k = self._blocks(shape)
         width = cols // k
@@ -138,6 +146,10 @@ class BlockOrthogonal(RandomInitializer):
             q = ops.transpose(q, (0, 2, 1))  # (k, rows, width)
         w = ops.reshape(ops.transpose(q, (1, 0, 2)), shape)  # blocks side by side along columns
         return ops.cast(self.gain * w, dtype)
+
+    def _max_abs(self, shape):
+        # |Q[i, j]| <= 1 for orthonormal rows or columns; the 1.001 absorbs QR's rounding.
+        return 1.001 * self.gain, {"gain": self.gain}
 
     def get_config(self):
         return {**super().get_config(), "gain": self.gain, "num_blocks": self.num_blocks}

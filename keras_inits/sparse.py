@@ -30,7 +30,8 @@ class Sparse(RandomInitializer):
     *input* unit; this follows Martens' per-unit rule in Keras' `(in, out)` layout.
 
     Args:
-        sparsity: fraction of each column set to zero, in [0, 1] (default 0.1).
+        sparsity: fraction of each column set to zero, in [0, 1) (default 0.1); 1 would zero
+            every weight, so it is refused (use `Zeros`).
         stddev: standard deviation of the non-zero entries, >= 0 (default 0.01).
         seed: None, an int or a `keras.random.SeedGenerator` (see the README's "Seeding").
 
@@ -46,10 +47,11 @@ class Sparse(RandomInitializer):
     example_shapes = ((16, 32), (3, 3, 8, 16))
 
     def __init__(self, sparsity: float = 0.1, stddev: float = 0.01, seed=None):
-        self.sparsity = _checks.real("sparsity", sparsity, nonnegative=True)
-        if self.sparsity > 1:
+        self.sparsity = _checks.real("sparsity", sparsity)
+        if not 0 <= self.sparsity < 1:
             raise ValueError(
-                f"Argument `sparsity` must be in [0, 1]. Received: sparsity={sparsity!r}"
+                "Argument `sparsity` must be in [0, 1) (1 would zero every weight). "
+                f"Received: sparsity={sparsity!r}"
             )
         self.stddev = _checks.real("stddev", stddev, nonnegative=True)
         super().__init__(seed=seed)
@@ -62,6 +64,7 @@ class Sparse(RandomInitializer):
         return math.ceil(round(self.sparsity * math.prod(shape[:-1]), 9))
 
     def _generate(self, shape, dtype):
+        _checks.value_range(self, shape, dtype)
         rows, cols = math.prod(shape[:-1]), shape[-1]
         cdtype = _sampling.compute_dtype(dtype)
         # One draw for values and positions: two calls with one int seed would be correlated.
@@ -70,6 +73,9 @@ class Sparse(RandomInitializer):
         keep = ranks >= self.zeros_per_column(shape)
         w = ops.where(keep, draw[0] * self.stddev, ops.zeros_like(draw[0]))
         return ops.cast(ops.reshape(w, shape), dtype)
+
+    def _max_abs(self, shape):
+        return _checks.NORMAL_SIGMAS * self.stddev, {"stddev": self.stddev}  # untruncated normal
 
     def get_config(self):
         return {**super().get_config(), "sparsity": self.sparsity, "stddev": self.stddev}

@@ -34,6 +34,8 @@ class STFT(Initializer):
     Args:
         side: `"real"` (cosine) or `"imag"` (sine) part (default `"real"`).
         window: a `scipy.signal.windows` name (default `"hann"`), an array of length `T`, or None.
+            With a scaling, it needs a non-zero entry (symmetric `"hann"` and `"bartlett"` of
+            length 2 are all zeros: an error, not NaN).
         scaling: `"density"` (default), `"spectrum"` or None.
         periodic: use the periodic form of a named window (default False).
 
@@ -59,10 +61,22 @@ class STFT(Initializer):
                     f"Received: window={window!r} ({e})"
                 ) from None
         elif window is not None:
-            array = np.asarray(window, dtype="float64")
+            try:
+                array = np.asarray(window, dtype="float64")
+            except (TypeError, ValueError) as e:
+                raise TypeError(
+                    "Argument `window` must be a name, a 1-D array of finite numbers or None. "
+                    f"Received: window={window!r} ({e})"
+                ) from None
             if array.ndim != 1 or not np.all(np.isfinite(array)):
                 raise ValueError(
                     "Argument `window` must be a name, a 1-D array of finite numbers or None. "
+                    f"Received: window={window!r}"
+                )
+            if self.scaling is not None and array.size and not np.any(array):
+                raise ValueError(
+                    f"Argument `window` is all zeros, so scaling={self.scaling!r} would divide "
+                    "by 0. Allowed: a window with a non-zero entry, or scaling=None. "
                     f"Received: window={window!r}"
                 )
             window = array.tolist()
@@ -92,8 +106,21 @@ class STFT(Initializer):
             if isinstance(win, str):
                 win = _get_window(win, frames, self.periodic)
             win = np.asarray(win, dtype="float64").reshape(frames, 1, 1)
-            norm = {"density": np.sqrt(np.sum(win**2)), "spectrum": np.sum(np.abs(win))}
-            kernel = kernel * win / norm.get(self.scaling, 1.0)
+            peak = float(np.max(np.abs(win)))
+            if self.scaling is not None:
+                if peak == 0:
+                    raise ValueError(
+                        f"`STFT` window {self.window!r} of length {frames} is all zeros, so "
+                        f"scaling={self.scaling!r} would divide by 0 (NaN). Allowed: a frame "
+                        f"length whose window has a non-zero entry, or scaling=None. "
+                        f"Received: shape={shape}, window={self.window!r}"
+                    )
+                win = win / peak  # both scalings are scale-invariant; avoids overflow in w**2
+                norm = {"density": np.sqrt(np.sum(win**2)), "spectrum": np.sum(np.abs(win))}
+                kernel = kernel * win / norm[self.scaling]
+            else:
+                _checks.fits("STFT", dtype, peak, {"window": self.window, "scaling": None})
+                kernel = kernel * win
         kernel = np.broadcast_to(kernel, (frames, channels, bins))
         return ops.convert_to_tensor(kernel.astype("float32" if dtype != "float64" else dtype),
                                      dtype=dtype)

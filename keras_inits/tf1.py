@@ -64,6 +64,11 @@ class TF1VarianceScaling(VarianceScaling):
         scale = self.factor
         if not self.uniform:
             scale = TF1_TRUNCATED_FACTOR * self.factor * TRUNCATED_STD**2
+        if not 0 < scale < math.inf:  # a subnormal or huge factor
+            raise ValueError(
+                f"Argument `factor` must be > 0 and finite, also after TF1's truncation "
+                f"correction (1.3 * factor * 0.8796**2 = {scale!r}). Received: factor={factor!r}"
+            )
         super().__init__(
             scale=scale,
             mode=mode.lower(),
@@ -74,12 +79,20 @@ class TF1VarianceScaling(VarianceScaling):
         )
 
     def _generate(self, shape, dtype):
+        _checks.value_range(self, shape, dtype)
         n = self.scale / self.variance(shape)  # the fan chosen by mode, at least 1
         if self.uniform:
             limit = math.sqrt(3.0 * self.factor / n)
             return _sampling.uniform(shape, dtype, self.seed, -limit, limit)
         stddev = math.sqrt(TF1_TRUNCATED_FACTOR * self.factor / n)
         return _sampling.truncated_normal(shape, dtype, self.seed, 0.0, stddev)
+
+    def _max_abs(self, shape):
+        n = self.scale / self.variance(shape)
+        if self.uniform:
+            return math.sqrt(3.0 * self.factor / n), {"factor": self.factor}
+        # cut at 2 stddev
+        return 2.0 * math.sqrt(TF1_TRUNCATED_FACTOR * self.factor / n), {"factor": self.factor}
 
     def get_config(self):
         config = super().get_config()

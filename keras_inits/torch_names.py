@@ -11,6 +11,7 @@ einsum-aware fans for them, and `variance(shape)` gives the target variance.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from keras_inits import _checks
@@ -27,6 +28,25 @@ class _TorchScaling(VarianceScaling):
 
     _derived = ("scale", "mode", "distribution")
 
+    def _check_scale(self, name: str, value) -> None:
+        """`scale = gain**2` must be a positive finite float (no underflow to 0, no overflow)."""
+        if not 0 < self.gain**2 < math.inf:
+            raise ValueError(
+                f"Argument `{name}` gives gain {self.gain!r}, whose square (the variance scale) "
+                f"is {self.gain**2!r}: it must be > 0 and finite. Received: {name}={value!r}"
+            )
+
+    def _generate(self, shape, dtype):
+        _checks.value_range(self, shape, dtype)
+        return super()._generate(shape, dtype)
+
+    def _max_abs(self, shape):
+        # uniform: |W| <= sqrt(3) std; untruncated normal: |W| < NORMAL_SIGMAS std.
+        sigmas = math.sqrt(3.0) if self.distribution == "uniform" else _checks.NORMAL_SIGMAS
+        args = {k: v for k, v in self.get_config().items()
+                if k in ("gain", "negative_slope", "nonlinearity")}
+        return sigmas * math.sqrt(self.variance(shape)), args
+
     def get_config(self):
         config = super().get_config()
         return {k: v for k, v in config.items() if k not in self._derived}
@@ -37,6 +57,12 @@ class _Xavier(_TorchScaling):
 
     def __init__(self, gain: float = 1.0, seed=None, input_axes=None, output_axes=None):
         self.gain = _checks.real("gain", gain, positive=True)
+        if self.gain > 1e150:  # gain**2 would raise OverflowError
+            raise ValueError(
+                f"Argument `gain` must be <= 1e150, so that gain**2 (the variance scale) is "
+                f"finite. Received: gain={gain!r}"
+            )
+        self._check_scale("gain", gain)
         super().__init__(
             scale=self.gain**2,
             mode="fan_avg",
@@ -119,6 +145,7 @@ class _Kaiming(_TorchScaling):
         # As torch: the slope only matters for leaky_relu (calculate_gain ignores it otherwise).
         param = self.negative_slope if self.nonlinearity == "leaky_relu" else None
         self.gain = calculate_gain(self.nonlinearity, param)
+        self._check_scale("negative_slope", negative_slope)
         super().__init__(
             scale=self.gain**2,
             mode=mode,

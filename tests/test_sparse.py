@@ -21,7 +21,7 @@ def _draw(sparsity=0.3, stddev=0.5, seed=0, shape=SHAPE):
 @pytest.mark.parametrize(
     "sparsity, shape, zeros",
     # Few distinct shapes: on JAX each new shape compiles its own kernels.
-    [(0.3, SHAPE, 60), (0.0, (10, 7), 0), (1.0, (10, 7), 10), (0.3, (10, 7), 3),
+    [(0.3, SHAPE, 60), (0.0, (10, 7), 0), (0.9, (10, 7), 9), (0.3, (10, 7), 3),
      (0.01, (10, 7), 1), (0.25, (3, 3, 4, 5), 9)],
 )
 def test_exact_zero_count_per_column(sparsity, shape, zeros):
@@ -71,6 +71,7 @@ def test_seeded_and_vectorized():
     "kwargs, error, match",
     [
         ({"sparsity": 1.5}, ValueError, r"sparsity=1.5"),
+        ({"sparsity": 1.0}, ValueError, r"\[0, 1\).*sparsity=1.0"),
         ({"sparsity": -0.1}, ValueError, r"sparsity=-0.1"),
         ({"stddev": -1.0}, ValueError, r"stddev=-1.0"),
         ({"sparsity": "0.1"}, TypeError, r"sparsity='0.1'"),
