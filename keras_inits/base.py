@@ -10,6 +10,7 @@ Seeding (the same rules as `keras.initializers`):
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from typing import Any, ClassVar
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 import keras
 from keras import ops
 
-from keras_inits import _checks
+from keras_inits import _checks, _sampling
 
 
 class Initializer(keras.initializers.Initializer):
@@ -40,14 +41,27 @@ class Initializer(keras.initializers.Initializer):
         """An instance built from `example_config` (the contract tests and the CLI use it)."""
         return cls(**{**cls.example_config, **overrides})
 
-    def __call__(self, shape, dtype=None):
+    def __call__(self, shape, dtype=None, layout=None):
+        """A tensor of `shape` and `dtype` (default `keras.backend.floatx()`).
+
+        `layout` (a `keras.distribution.TensorLayout` or a backend sharding) is what Keras
+        passes under `keras.distribution`: the result is then sharded that way, and on JAX
+        each device generates only its own shard (see the README's "Scaling out").
+        """
         name = type(self).__name__
         shape = _checks.shape(name, shape)
         dtype = _checks.dtype(name, dtype, allow_int=self.integer_dtypes)
         self._check_shape(shape)
+        if layout is not None:
+            return _sampling.sharded(self, shape, dtype, layout)
         if math.prod(shape) == 0:
             return ops.zeros(shape, dtype=dtype)
         return self._generate(shape, dtype)
+
+    def _stateless(self) -> "Initializer":
+        """A copy whose draws read no generator state, so that `jax.jit` can trace it (random
+        schemes advance their `SeedGenerator` here, once, and keep the seed it gives)."""
+        return self
 
     def _check_shape(self, shape: tuple[int, ...]) -> None:
         """Raises ValueError if the scheme cannot fill `shape`. Default: any shape."""
@@ -68,6 +82,13 @@ class RandomInitializer(Initializer):
         self._init_seed = seed
         # Keras' make_default_seed: an unseeded instance picks its int seed once.
         self.seed = random.randint(1, int(1e9)) if seed is None else seed
+
+    def _stateless(self) -> "RandomInitializer":
+        if not isinstance(self.seed, keras.random.SeedGenerator):
+            return self
+        resolved = copy.copy(self)
+        resolved.seed = self.seed.next()  # a concrete seed tensor, used as is on JAX
+        return resolved
 
     def get_config(self) -> dict[str, Any]:
         return {"seed": keras.saving.serialize_keras_object(self._init_seed)}

@@ -1,0 +1,75 @@
+"""The samplers (`keras_inits._sampling`): one law, the same values on every path.
+
+On JAX an element-wise draw is generated in fixed blocks when eager on CPU, in `lax.map`
+blocks under `jax.jit`, and per shard when sharded; element `j` depends only on the seed and
+`j`, so every path gives the same tensor, equal to `jax.random`'s on Keras' seed.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from scipy import stats
+
+import keras_inits
+from keras_inits import _sampling
+from tests.conftest import BACKEND, ks_critical, to_numpy
+
+# Sizes around the block boundaries: below one block, exactly one, one and a bit, many.
+B = _sampling.BLOCK
+SHAPES = [(7,), (3, 3, 4, 5), (B,), (B + 3,), (3, B // 2 + 1), (1000, 1001)]
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the block paths are JAX's; other backends have one")
+@pytest.mark.parametrize("shape", SHAPES)
+def test_jax_uniform_family_equals_keras_bit_for_bit(shape):
+    for name in ["GlorotUniform", "HeUniform", "LecunUniform", "RandomUniform"]:
+        ours = getattr(keras_inits, name)(seed=11)(shape, dtype="float32")
+        theirs = getattr(keras.initializers, name)(seed=11)(shape, dtype="float32")
+        np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs), err_msg=name)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the block paths are JAX's; other backends have one")
+@pytest.mark.parametrize("shape", SHAPES)
+def test_jax_normal_equals_keras_to_the_last_ulp(shape):
+    # Same bits and ops as jax.random.normal; XLA may fuse `* stddev + mean` into one FMA,
+    # which moves the last bit.
+    ours = to_numpy(keras_inits.RandomNormal(0.1, 0.3, seed=4)(shape, dtype="float32"))
+    theirs = to_numpy(keras.initializers.RandomNormal(0.1, 0.3, seed=4)(shape, dtype="float32"))
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=4 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the block paths are JAX's; other backends have one")
+@pytest.mark.parametrize("shape", [(B + 3,), (1024, 1024 + 8), (2048, 1024)])
+@pytest.mark.parametrize("name", ["HeNormal", "GlorotUniform", "TruncatedNormal", "RandomNormal"])
+def test_jax_eager_and_jit_paths_agree(name, shape):
+    # Eager on CPU: host-assembled blocks; under jit: lax.map blocks (>= 2**20 elements) or
+    # one draw. Element j depends only on (seed, j), so both give the same tensor.
+    import jax
+
+    init = getattr(keras_inits, name)(seed=2)
+    eager = to_numpy(init(shape, dtype="float32"))
+    traced = to_numpy(jax.jit(lambda: init(shape, dtype="float32"))())
+    np.testing.assert_allclose(eager, traced, rtol=0, atol=4 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_every_law_exact_at_block_boundaries(dtype):
+    # One draw of B + 3 elements per law, KS against the exact law at alpha=1e-3 (n ~ 2.6e5,
+    # bound ~0.004). Rounding to bfloat16 (relative step 2**-8) shifts each value by up to
+    # 0.4%, which moves the empirical CDF by up to pdf_max * 0.4% * |x| < 0.004: that is added
+    # to the bound for bfloat16. float16's step (2**-11) moves it by < 0.0005, inside the bound.
+    n = B + 3
+    slack = 0.004 if dtype == "bfloat16" else 0.0
+    cases = [
+        (_sampling.uniform((n,), dtype, 1, -0.5, 1.5), stats.uniform(-0.5, 2.0)),
+        (_sampling.normal((n,), dtype, 2, 0.25, 2.0), stats.norm(0.25, 2.0)),
+        (_sampling.truncated_normal((n,), dtype, 3, 0.0, 0.5, -1.0, 2.0),
+         stats.truncnorm(-1.0, 2.0, scale=0.5)),
+    ]
+    for x, law in cases:
+        assert keras.backend.standardize_dtype(x.dtype) == dtype
+        values = to_numpy(x)
+        assert values.shape == (n,)
+        assert stats.kstest(values, law.cdf).statistic < ks_critical(n) + slack, law.dist.name
