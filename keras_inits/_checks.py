@@ -44,6 +44,7 @@ def real(name: str, value: Any, *, positive: bool = False, nonnegative: bool = F
             raise TypeError(
                 f"Argument `{name}` must be a real scalar. Received: {name}={value!r}"
             )
+    received = value
     try:
         value = float(value)
     except OverflowError:  # an int beyond float64
@@ -51,23 +52,28 @@ def real(name: str, value: Any, *, positive: bool = False, nonnegative: bool = F
             f"Argument `{name}` must be finite (within float64). Received: {name}={value!r}"
         ) from None
     if not math.isfinite(value):
-        raise ValueError(f"Argument `{name}` must be finite. Received: {name}={value!r}")
+        raise ValueError(f"Argument `{name}` must be finite. Received: {name}={received!r}")
     if positive and value <= 0:
-        raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value!r}")
+        raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={received!r}")
     if nonnegative and value < 0:
-        raise ValueError(f"Argument `{name}` must be >= 0. Received: {name}={value!r}")
+        raise ValueError(f"Argument `{name}` must be >= 0. Received: {name}={received!r}")
     return value
 
 
-def choice(name: str, value: Any, allowed: Iterable[str]) -> str:
-    """Returns `value` if it is one of `allowed`, else raises naming `name`."""
+def choice(name: str, value: Any, allowed: Iterable[str], *, received: Any = None) -> str:
+    """Returns `value` if it is one of `allowed`, else raises naming `name`.
+
+    `received` is the value as the caller passed it, for the message, when `value` is a
+    normalized form of it (e.g. upper-cased).
+    """
     allowed = sorted(allowed)
+    shown = value if received is None else received
     if not isinstance(value, str):
         raise TypeError(
-            f"Argument `{name}` must be a string, one of {allowed}. Received: {name}={value!r}"
+            f"Argument `{name}` must be a string, one of {allowed}. Received: {name}={shown!r}"
         )
     if value not in allowed:
-        raise ValueError(f"Argument `{name}` must be one of {allowed}. Received: {name}={value!r}")
+        raise ValueError(f"Argument `{name}` must be one of {allowed}. Received: {name}={shown!r}")
     return value
 
 

@@ -86,6 +86,28 @@ def _initializer_class(cls: Any, identifier: Any) -> type:
     return cls
 
 
+def check_config_keys(cls: type, config: dict) -> None:
+    """Raises TypeError naming any key of `config` that `cls`'s constructor does not take, and
+    any required argument that `config` lacks, with the keys that are allowed."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    allowed = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    required = [p.name for p in params if p.default is p.empty and p.name in allowed]
+    unknown = [k for k in config if k not in allowed]
+    missing = [k for k in required if k not in config]
+    if unknown or missing:
+        problems = []
+        if unknown:
+            problems.append(f"unknown key(s) {unknown}")
+        if missing:
+            problems.append(f"missing required key(s) {missing}")
+        raise TypeError(
+            f"The config of `{cls.__name__}` has {' and '.join(problems)}. Allowed keys: "
+            f"{allowed} (required: {required}). Received: config={config!r}"
+        )
+
+
 def deserialize(config: dict | str, custom_objects: dict | None = None):
     """Builds an initializer from `serialize`'s output, a Keras config dict or a name.
 
@@ -95,7 +117,7 @@ def deserialize(config: dict | str, custom_objects: dict | None = None):
     """
     if isinstance(config, str):
         config = {"class_name": config, "config": {}}
-    if not isinstance(config, dict) or "class_name" not in config:
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise TypeError(
             "Argument `config` must be a name or a dict with a 'class_name' key. "
             f"Received: config={config!r}"
@@ -104,9 +126,15 @@ def deserialize(config: dict | str, custom_objects: dict | None = None):
     if not isinstance(inner, dict):
         raise TypeError(f"The 'config' entry must be a dict. Received: config={config!r}")
     candidates = [config.get("registered_name"), config["class_name"]]
+    if not all(isinstance(c, str) for c in filter(None, candidates)):
+        raise TypeError(
+            f"The 'class_name' and 'registered_name' entries must be strings. Received: "
+            f"config={config!r}"
+        )
     for name in filter(None, candidates):
         key = name.split(">", 1)[1] if name.startswith(PACKAGE + ">") else name
         if key in _NAMES:
+            check_config_keys(_NAMES[key], inner)
             return _NAMES[key].from_config(dict(inner))
     for name in filter(None, candidates):
         cls = keras.saving.get_registered_object(name, custom_objects=custom_objects)
@@ -148,12 +176,31 @@ def get(identifier: Any):
         if hasattr(identifier, "seed"):
             config["seed"] = identifier.seed
         return own.from_config(config)
+    if isinstance(identifier, _NOT_INITIALIZERS):
+        raise TypeError(
+            "Could not interpret initializer identifier: a Keras "
+            f"{type(identifier).__name__} is callable but is not an initializer. "
+            "Expected None, a name, a config dict, an initializer class or instance, a function "
+            f"`(shape, dtype) -> tensor` or a tensor. Received: identifier={identifier!r}"
+        )
     if callable(identifier):
         return identifier
     raise TypeError(
         "Could not interpret initializer identifier: expected None, a name, a config dict, a "
         f"class, a callable or a tensor. Received: identifier={identifier!r}"
     )
+
+
+# Callable Keras objects that are certainly not initializers: `get` refuses them rather than
+# return them to be called with `(shape, dtype)`.
+_NOT_INITIALIZERS = (
+    keras.Operation,  # layers and models too
+    keras.losses.Loss,
+    keras.metrics.Metric,
+    keras.optimizers.Optimizer,
+    keras.regularizers.Regularizer,
+    keras.constraints.Constraint,
+)
 
 
 def _tensor_initializer(value) -> Callable:

@@ -12,7 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_inits import _checks
-from keras_inits._registry import register
+from keras_inits._registry import check_config_keys, register
 from keras_inits.base import Initializer
 
 
@@ -28,6 +28,9 @@ class Zeros(Initializer):
 
     integer_dtypes = True
 
+    def __init__(self):
+        """Takes no arguments (so a stray one, or a config key, is a clear TypeError)."""
+
     def _generate(self, shape, dtype):
         return ops.zeros(shape, dtype=dtype)
 
@@ -42,6 +45,9 @@ class Ones(Initializer):
     """
 
     integer_dtypes = True
+
+    def __init__(self):
+        """Takes no arguments (so a stray one, or a config key, is a clear TypeError)."""
 
     def _generate(self, shape, dtype):
         return ops.ones(shape, dtype=dtype)
@@ -119,6 +125,7 @@ class Constant(Initializer):
         (`{"class_name": "__numpy__" or "__tensor__", ...}`); no other object is deserialized,
         so a crafted config cannot make this build anything else.
         """
+        check_config_keys(cls, config)
         config = dict(config)
         value = config.get("value", 0.0)
         if isinstance(value, dict):
@@ -169,7 +176,11 @@ class Identity(Initializer):
     def _generate(self, shape, dtype):
         _checks.exact_in("Identity", dtype, self.gain, {"gain": self.gain})
         _checks.value_range(self, shape, dtype)
-        return ops.cast(ops.multiply(ops.eye(*shape, dtype=dtype), self.gain), dtype)
+        # A select, not `eye * gain`: Keras' torch backend converts a Python float through
+        # float32 (1e39 -> inf, then 0 * inf = NaN off the diagonal), and TF cannot multiply bools.
+        diagonal = ops.not_equal(ops.eye(*shape, dtype="int8"), 0)
+        gain = ops.convert_to_tensor(self.gain, dtype=dtype)
+        return ops.where(diagonal, gain, ops.zeros((), dtype=dtype))
 
     def _max_abs(self, shape):
         return abs(self.gain), {"gain": self.gain}

@@ -62,12 +62,17 @@ class STFT(Initializer):
                 ) from None
         elif window is not None:
             try:
-                array = np.asarray(window, dtype="float64")
-            except (TypeError, ValueError) as e:
+                array = np.asarray(window)
+            except (TypeError, ValueError) as e:  # ragged lists, ...
+                array, reason = None, f" ({e})"
+            else:
+                reason = f" (dtype {array.dtype})"
+            if array is None or array.dtype.kind not in "biuf":  # no strings, complex, objects
                 raise TypeError(
-                    "Argument `window` must be a name, a 1-D array of finite numbers or None. "
-                    f"Received: window={window!r} ({e})"
-                ) from None
+                    "Argument `window` must be a name, a 1-D array of finite real numbers or "
+                    f"None. Received: window={window!r}{reason}"
+                )
+            array = array.astype("float64")
             if array.ndim != 1 or not np.all(np.isfinite(array)):
                 raise ValueError(
                     "Argument `window` must be a name, a 1-D array of finite numbers or None. "

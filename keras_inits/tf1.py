@@ -56,17 +56,17 @@ class TF1VarianceScaling(VarianceScaling):
         output_axes=None,
     ):
         self.factor = _checks.real("factor", factor, positive=True)
-        if isinstance(mode, str):
-            mode = mode.upper()
-        mode = _checks.choice("mode", mode, TF1_MODES)
+        _checks.choice("mode", mode.upper() if isinstance(mode, str) else mode, TF1_MODES,
+                       received=mode)
+        mode = mode.upper()
         self.uniform = _checks.boolean("uniform", uniform)
         # `scale` makes `variance()` the actual variance of the values drawn below.
         scale = self.factor
         if not self.uniform:
             scale = TF1_TRUNCATED_FACTOR * self.factor * TRUNCATED_STD**2
-        if not 0 < scale < math.inf:  # a subnormal or huge factor
+        if not scale < math.inf:  # 1.3 * factor * 0.8796**2 overflows
             raise ValueError(
-                f"Argument `factor` must be > 0 and finite, also after TF1's truncation "
+                f"Argument `factor` must be finite, also after TF1's truncation "
                 f"correction (1.3 * factor * 0.8796**2 = {scale!r}). Received: factor={factor!r}"
             )
         super().__init__(

@@ -64,6 +64,9 @@ class ZerO(Initializer):
 
     example_shapes = ((16, 32), (32, 16), (3, 3, 8, 16), (12, 12))
 
+    def __init__(self):
+        """Takes no arguments (so a stray one, or a config key, is a clear TypeError)."""
+
     def _check_shape(self, shape):
         _checks.rank("ZerO", shape, minimum=2)
 
