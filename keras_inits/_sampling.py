@@ -56,9 +56,9 @@ def normal(shape, dtype, seed, mean=0.0, stddev=1.0):
         return _jax_sample("normal", shape, dtype, seed, _normal_params(mean, stddev))
     if backend == "torch":
         return _torch_fill(shape, dtype, seed, lambda x, g: x.normal_(mean, stddev, generator=g))
-    x = keras.random.normal(shape, stddev=stddev, dtype=compute_dtype(dtype), seed=seed)
-    if mean != 0.0:
-        x = x + mean
+    if backend == "tensorflow":
+        return _tf_draw("normal", shape, dtype, seed, stddev, mean)
+    x = keras.random.normal(shape, mean=mean, stddev=stddev, dtype=compute_dtype(dtype), seed=seed)
     return ops.cast(x, dtype)
 
 
@@ -69,6 +69,9 @@ def uniform(shape, dtype, seed, minval=0.0, maxval=1.0):
         return _jax_sample("uniform", shape, dtype, seed, (minval, maxval))
     if backend == "torch":
         return _torch_fill(shape, dtype, seed, lambda x, g: x.uniform_(minval, maxval, generator=g))
+    if backend == "tensorflow":
+        scale = np.float32(maxval) - np.float32(minval)  # as tf.random.stateless_uniform
+        return _tf_draw("uniform", shape, dtype, seed, scale, minval)
     x = keras.random.uniform(
         shape, minval=minval, maxval=maxval, dtype=compute_dtype(dtype), seed=seed
     )
@@ -97,8 +100,7 @@ def truncated_normal(shape, dtype, seed, mean=0.0, stddev=1.0, lower=-2.0, upper
     if backend == "tensorflow" and (lower, upper) == (-2.0, 2.0):
         # TF's stateless truncated normal is exact (in-kernel rejection) and needs less memory
         # than the transform below: 3x the output instead of 4x, in eager mode.
-        x = keras.random.truncated_normal(shape, stddev=stddev, dtype=cdtype, seed=seed)
-        return ops.cast(x + mean if mean != 0.0 else x, dtype)
+        return _tf_draw("truncated", shape, dtype, seed, stddev, mean)
     v = keras.random.uniform(shape, minval=lo, maxval=hi, dtype=cdtype, seed=seed)
     x = ops.clip(ops.erfinv(v) * SQRT2, lower, upper)
     del v
@@ -116,12 +118,53 @@ def orthogonal(rows: int, cols: int, dtype, seed):
     least, because QR has no half-precision kernels.
     """
     cdtype = compute_dtype(dtype)
-    a = keras.random.normal((max(rows, cols), min(rows, cols)), dtype=cdtype, seed=seed)
+    if keras.backend.backend() == "jax":
+        from keras.src.backend.jax.random import jax_draw_seed
+
+        return _jax_orthogonal(rows, cols, cdtype)(jax_draw_seed(seed)).astype(dtype)
+    return ops.cast(_orthogonal(rows, cols, cdtype, seed), dtype)
+
+
+def _orthogonal(rows, cols, dtype, seed):
+    a = keras.random.normal((max(rows, cols), min(rows, cols)), dtype=dtype, seed=seed)
     q, r = ops.qr(a)
     q = q * ops.cast(ops.where(ops.diagonal(r) < 0, -1, 1), q.dtype)
-    if rows < cols:
-        q = ops.transpose(q)
-    return ops.cast(q, dtype)
+    return ops.transpose(q) if rows < cols else q
+
+
+@functools.lru_cache(maxsize=64)
+def _jax_orthogonal(rows, cols, dtype):
+    """`_orthogonal` as one compiled program: one compile per shape instead of one per op."""
+    import jax
+
+    return jax.jit(lambda seed: _orthogonal(rows, cols, dtype, seed))
+
+
+# --------------------------------------------------------------------------------------------
+# TensorFlow: the stateless kernels Keras uses, without the passes a zero mean or unit scale
+# make redundant (`tf.random.stateless_normal` always computes `rnd * stddev + mean`).
+
+
+def _tf_draw(kind, shape, dtype, seed, scale, shift):
+    """`scale * X + shift`, `X` TF's stateless U[0, 1), N(0, 1) or N(0, 1) cut at +-2."""
+    from keras.src.backend.tensorflow.random import _cast_seed
+    from keras.src.random.seed_generator import draw_seed
+    from tensorflow.python.ops import gen_stateless_random_ops_v2 as kernels
+    from tensorflow.python.ops import random_ops_util
+
+    cdtype = compute_dtype(dtype)
+    key, counter, alg = random_ops_util.get_key_counter_alg(_cast_seed(draw_seed(seed)), None)
+    draw = {
+        "uniform": kernels.stateless_random_uniform_v2,
+        "normal": kernels.stateless_random_normal_v2,
+        "truncated": kernels.stateless_truncated_normal_v2,
+    }[kind]
+    x = draw(shape, key=key, counter=counter, dtype=cdtype, alg=alg)
+    if scale != 1.0:
+        x = x * np.array(scale, cdtype)
+    if shift != 0.0:
+        x = x + np.array(shift, cdtype)
+    return ops.cast(x, dtype)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,23 +21,26 @@ B = _sampling.BLOCK
 SHAPES = [(7,), (3, 3, 4, 5), (B,), (B + 3,), (3, B // 2 + 1), (1000, 1001)]
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="the block paths are JAX's; other backends have one")
-@pytest.mark.parametrize("shape", SHAPES)
-def test_jax_uniform_family_equals_keras_bit_for_bit(shape):
-    for name in ["GlorotUniform", "HeUniform", "LecunUniform", "RandomUniform"]:
-        ours = getattr(keras_inits, name)(seed=11)(shape, dtype="float32")
-        theirs = getattr(keras.initializers, name)(seed=11)(shape, dtype="float32")
-        np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs), err_msg=name)
+# Same seed, same values as Keras' built-ins, on every backend: the uniform and normal families
+# and Orthogonal draw exactly what Keras draws (our faster paths reorder no random bits). The
+# truncated family matches too on TensorFlow and JAX; on torch, Keras' re-draw loop leaks
+# samples beyond 2 sigma, so ours (an exact inverse-CDF draw) differs there by design.
+SAME_AS_KERAS = ["GlorotUniform", "HeUniform", "LecunUniform", "RandomUniform", "RandomNormal",
+                 "Orthogonal"] + (
+    [] if BACKEND == "torch" else ["GlorotNormal", "HeNormal", "LecunNormal", "TruncatedNormal"])
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="the block paths are JAX's; other backends have one")
-@pytest.mark.parametrize("shape", SHAPES)
-def test_jax_normal_equals_keras_to_the_last_ulp(shape):
-    # Same bits and ops as jax.random.normal; XLA may fuse `* stddev + mean` into one FMA,
-    # which moves the last bit.
-    ours = to_numpy(keras_inits.RandomNormal(0.1, 0.3, seed=4)(shape, dtype="float32"))
-    theirs = to_numpy(keras.initializers.RandomNormal(0.1, 0.3, seed=4)(shape, dtype="float32"))
-    np.testing.assert_allclose(ours, theirs, rtol=0, atol=4 * np.finfo(np.float32).eps)
+@pytest.mark.parametrize("shape", SHAPES[:2] + SHAPES[-2:])
+@pytest.mark.parametrize("name", SAME_AS_KERAS)
+def test_same_values_as_keras_for_the_same_seed(name, shape):
+    if name == "Orthogonal" and len(shape) < 2:
+        shape = (shape[0], 3)
+    ours = to_numpy(getattr(keras_inits, name)(seed=11)(shape, dtype="float32"))
+    theirs = to_numpy(getattr(keras.initializers, name)(seed=11)(shape, dtype="float32"))
+    # Identical bits, up to the rounding of `u * (max - min) + min` done as one fused op
+    # (torch's uniform_, an FMA under XLA) or two (Keras): a few ulps of the largest value.
+    atol = 4 * np.finfo(np.float32).eps * np.abs(theirs).max()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=atol)
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="the block paths are JAX's; other backends have one")
