@@ -102,12 +102,14 @@ class Constant(Initializer):
         _checks.value_range(self, shape, dtype)
         if isinstance(self.value, np.ndarray):
             try:
-                np.broadcast_shapes(self.value.shape, shape)
+                fits_shape = np.broadcast_shapes(self.value.shape, shape) == tuple(shape)
             except ValueError:
+                fits_shape = False
+            if not fits_shape:  # (1,) broadcasts with () to (1,), but cannot fill ()
                 raise ValueError(
                     f"`Constant` value of shape {self.value.shape} does not broadcast to the "
                     f"requested shape. Received: shape={shape}"
-                ) from None
+                )
             return ops.broadcast_to(ops.convert_to_tensor(self.value, dtype=dtype), shape)
         return ops.full(shape, self.value, dtype=dtype)
 

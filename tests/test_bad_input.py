@@ -472,3 +472,34 @@ def test_extreme_valid_arguments_stay_finite(dtype):
         shape = (3, 1, 3) if isinstance(init, keras_inits.STFT) else (4, 3)
         x = to_numpy(init(shape, dtype=dtype))
         assert np.isfinite(x).all(), f"{init!r} {dtype}"
+
+
+# --- TruncatedNormal bounds (random.py / _sampling.py: suggested changes, strict xfails) ----------
+
+
+@pytest.mark.xfail(keras.backend.backend() == "torch", strict=True, raises=RuntimeError,
+                   reason="torch clamps with the Python bound in float32 (suggested change)")
+@pytest.mark.parametrize("kwargs", [{"upper": 1e39}, {"lower": -1e300}])
+def test_truncated_normal_with_a_huge_bound_is_one_sided(kwargs):
+    # A bound beyond float32's range means "no truncation on that side": valid, finite output.
+    x = to_numpy(keras_inits.TruncatedNormal(stddev=1.0, seed=0, **kwargs)((64, 64), "float32"))
+    assert np.isfinite(x).all()
+    assert x.min() >= -2.0 - 1e-6 if "upper" in kwargs else x.max() <= 2.0 + 1e-6
+
+
+@pytest.mark.xfail(strict=True, reason="the inverse-CDF draw in float32 cannot resolve an "
+                   "interval this far in a tail; every sample is the upper bound (suggested "
+                   "change: refuse such intervals in TruncatedNormal)")
+def test_truncated_normal_far_in_a_tail_is_refused_or_right():
+    stats = pytest.importorskip("scipy.stats")
+    lower, upper, n = 8.0, 9.0, 4096
+    try:
+        x = to_numpy(keras_inits.TruncatedNormal(stddev=1.0, seed=0, lower=lower, upper=upper)(
+            (n,), "float32"))
+    except ValueError as err:
+        assert "lower" in str(err) and "upper" in str(err)
+        return
+    law = stats.truncnorm(lower, upper)
+    # Fixed seed; the sample mean's std is law.std() / sqrt(n): 5 of those is a 6e-7 false alarm.
+    assert abs(x.mean() - law.mean()) < 5 * law.std() / math.sqrt(n)
+    assert x.std() == pytest.approx(law.std(), rel=0.2)
