@@ -389,6 +389,13 @@ def sharded(initializer, shape, dtype, layout):
     import jax
 
     sharding = layout.backend_layout if isinstance(layout, TensorLayout) else layout
+    if not _worth_sharding(sharding, shape):
+        # Small or replicated: generate once and place it, as Keras does for such variables,
+        # rather than compile a program per variable. Keras passes a sharding over the
+        # abstract mesh of `jax.set_mesh`; placing needs the concrete one.
+        if isinstance(sharding.mesh, jax.sharding.AbstractMesh):
+            sharding = jax.sharding.NamedSharding(jax.sharding.get_mesh(), sharding.spec)
+        return jax.device_put(initializer(shape, dtype), sharding)
     initializer = initializer._stateless()
 
     def generate():
@@ -396,3 +403,11 @@ def sharded(initializer, shape, dtype, layout):
             return initializer(shape, dtype)
 
     return jax.jit(generate, out_shardings=sharding)()
+
+
+def _worth_sharding(sharding, shape) -> bool:
+    """Keras' rule (`should_shard_at_init`): shard at init from 250 MiB over all devices."""
+    if all(axis is None for axis in sharding.spec):
+        return False
+    devices = math.prod(sharding.mesh.shape.values())
+    return math.prod(shape) * 4 * devices >= 250 * 1024 * 1024

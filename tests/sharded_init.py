@@ -17,6 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_inits  # noqa: E402
+from keras_inits import _sampling  # noqa: E402
 
 mesh = keras.distribution.DeviceMesh((2, 4), ["batch", "model"], keras.distribution.list_devices())
 layout_map = keras.distribution.LayoutMap(mesh)
@@ -24,6 +25,7 @@ layout_map[".*up.*kernel"] = (None, "model")
 layout_map[".*down.*kernel"] = ("model", None)
 layout_map[".*qkv.*kernel"] = (None, None, "model")
 layout_map[".*recurrent.*kernel"] = ("model", None)
+layout_map[".*wide.*kernel"] = (None, "model")
 distribution = keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name="batch")
 
 INITS = {
@@ -31,6 +33,9 @@ INITS = {
     "down": lambda: keras_inits.GlorotUniform(seed=2),
     "qkv": lambda: keras_inits.TruncatedNormal(stddev=0.02, seed=3),
     "recurrent": lambda: keras_inits.Orthogonal(seed=4),
+    # 2048 x 4096 float32 is 32 MiB, 256 MiB over 8 devices: large enough that Keras' rule
+    # (should_shard_at_init) shards it at init, so each device generates only its shard.
+    "wide": lambda: keras_inits.GlorotUniform(seed=5),
 }
 
 
@@ -42,6 +47,8 @@ def build():
                                  kernel_initializer=INITS["qkv"]())(x)
     x = keras.layers.Dense(128, name="recurrent", kernel_initializer=INITS["recurrent"]())(
         keras.layers.Flatten()(x))
+    x = keras.layers.Dense(2048, name="to_wide")(x)
+    x = keras.layers.Dense(4096, name="wide", kernel_initializer=INITS["wide"]())(x)
     return keras.Model(inputs, x)
 
 
@@ -54,12 +61,16 @@ for layer_name in INITS:
     value = kernel.value
     expected = np.asarray(INITS[layer_name]()(tuple(kernel.shape), dtype="float32"))
     array = np.asarray(value)
+    spec = [None if s is None else str(s) for s in value.sharding.spec]
+    while spec and spec[-1] is None:  # P("model") and P("model", None) are the same layout
+        spec.pop()
     entry = {
-        "spec": [None if s is None else str(s) for s in value.sharding.spec],
+        "spec": spec,
         "shard_shape": list(value.sharding.shard_shape(value.shape)),
         "shape": list(value.shape),
         "max_abs_diff_vs_unsharded": float(np.abs(array - expected).max()),
         "std": float(array.std()),
+        "sharded_at_init": bool(_sampling._worth_sharding(value.sharding, value.shape)),
     }
     if layer_name == "recurrent":
         entry["orthogonality_error"] = float(np.abs(array.T @ array - np.eye(array.shape[1])).max())

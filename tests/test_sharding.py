@@ -37,6 +37,7 @@ def test_variables_are_sharded_as_the_layout_map_says(report):
         "down": (["model"], [64, 64]),
         "qkv": ([None, None, "model"], [64, 8, 4]),
         "recurrent": (["model"], [32, 128]),
+        "wide": ([None, "model"], [2048, 1024]),
     }
     for name, (spec, shard_shape) in expected.items():
         entry = report["variables"][name]
@@ -50,6 +51,8 @@ def test_sharded_values_equal_single_device_values(report):
     # is the unsharded one exactly (same seed), and so has the same distribution.
     for name, entry in report["variables"].items():
         assert entry["max_abs_diff_vs_unsharded"] == 0.0, name
+    # Small variables are generated once and placed; the large one per shard, on each device.
+    assert [n for n, e in report["variables"].items() if e["sharded_at_init"]] == ["wide"]
     # And that distribution is the scheme's: std of He normal for fan_in 64 is sqrt(2/64);
     # 16384 samples give a relative standard error of about 1/sqrt(2*16384) = 0.55%, so 5%.
     assert abs(report["variables"]["up"]["std"] / np.sqrt(2 / 64) - 1) < 0.05
