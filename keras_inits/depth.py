@@ -7,6 +7,7 @@ factor keeps it bounded: GPT-2's `1/sqrt(2 L)`, or Fixup's `L**(-1/(2m-2))`.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Literal
 
@@ -99,6 +100,17 @@ class DepthScaled(RandomInitializer):
         self.initializer = inner
         self._init_seed = seed
         self.seed = getattr(inner, "seed", None)
+
+    def _stateless(self) -> "DepthScaled":
+        # The wrapped initializer holds the generator: resolve its seed there, or a traced call
+        # (the sharded path under `jax.jit`) would advance the generator inside the trace.
+        inner = getattr(self.initializer, "_stateless", None)
+        if inner is None:
+            return self
+        resolved = copy.copy(self)
+        resolved.initializer = inner()
+        resolved.seed = getattr(resolved.initializer, "seed", None)
+        return resolved
 
     @property
     def factor(self) -> float:

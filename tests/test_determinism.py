@@ -188,3 +188,26 @@ def test_keras_builtin_gives_the_same_guarantee_under_threads():
         threaded, sequence = _shared_generator_outputs(make, (16, 32), calls)
         assert len(set(sequence)) == calls
         assert set(threaded) <= set(sequence)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="`_stateless` serves the sharded path, which only JAX has (Keras "
+                    "shards variables on JAX only; seeds as tensors are JAX-only too)")
+@pytest.mark.parametrize("name", RANDOM)
+def test_stateless_copy_takes_one_draw_of_the_sequence(name):
+    # `_stateless()` (the sharded path compiles it under jax.jit) advances the generator once,
+    # outside the trace, and then draws what an eager call would have drawn. A wrapper
+    # (DepthScaled) must resolve its wrapped initializer's generator, or the trace leaks into it.
+    import jax
+
+    cls = lookup(name)
+    shape = cls.example_shapes[0]
+    reference = cls.example(seed=keras.random.SeedGenerator(9))
+    expected = [to_numpy(reference(shape)), to_numpy(reference(shape))]
+    init = cls.example(seed=keras.random.SeedGenerator(9))
+    stateless = init._stateless()
+    traced = to_numpy(jax.jit(lambda: stateless(shape))())
+    # XLA may fuse the scaling differently under jit: float32 rounding, not other values.
+    np.testing.assert_allclose(traced, expected[0], rtol=1e-5, atol=1e-6 * np.abs(expected[0]).max())
+    np.testing.assert_array_equal(to_numpy(stateless(shape)), expected[0])  # no state left
+    np.testing.assert_array_equal(to_numpy(init(shape)), expected[1])  # advanced by one, eagerly
