@@ -395,6 +395,8 @@ OVERFLOWS = [
     pytest.param(keras_inits.RandomNormal(mean=1e39), "float32", "mean", marks=_PENDING),
     pytest.param(keras_inits.TruncatedNormal(stddev=1e39), "float32", "stddev", marks=_PENDING),
     pytest.param(keras_inits.RandomUniform(0.0, 1e6), "float16", "maxval", marks=_PENDING),
+    # Both bounds fit float32, their difference does not: U = minval + (maxval - minval) u.
+    pytest.param(keras_inits.RandomUniform(-3e38, 3e38), "float32", "maxval", marks=_PENDING),
     pytest.param(keras_inits.VarianceScaling(scale=1e80), "float32", "scale", marks=_PENDING),
 ]
 
