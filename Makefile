@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BACKENDS := tensorflow jax torch
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo test test-fast bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,12 @@ test: $(STAMP)
 # Skip the tests marked slow (for quick local iterations only).
 test-fast: PYTEST_ARGS = -m "not slow"
 test-fast: test
+
+# The benchmark harness of issue 5 (benchmarks/bench.py): all 3 backends, about 20 minutes on
+# 2 cores; writes benchmarks/out/ and benchmarks/RESULTS.md. BENCH_ARGS="--smoke" for a quick
+# check (RESULTS.md untouched); `$(BIN)/python benchmarks/bench.py --help` for the options.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py --results benchmarks/RESULTS.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
