@@ -6,6 +6,7 @@ so that a bad value is caught where it was written and never reaches a division 
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from typing import Any, Iterable
@@ -289,4 +290,26 @@ def exact_in(owner: str, dtype: str, values: Any, args: dict[str, Any]) -> None:
             f"its values are not all integers in [{low}, {high}], and a cast would truncate or "
             f"wrap them. Allowed: integral values in the dtype's range, or a float dtype. "
             f"Received: {_args_text(args)}, dtype={dtype!r}"
+        )
+
+
+def config_keys(cls: type, config: dict) -> None:
+    """Raises TypeError naming any key of `config` that `cls`'s constructor does not take, and
+    any required argument that `config` lacks, with the keys that are allowed."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    allowed = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    required = [p.name for p in params if p.default is p.empty and p.name in allowed]
+    unknown = [k for k in config if k not in allowed]
+    missing = [k for k in required if k not in config]
+    if unknown or missing:
+        problems = []
+        if unknown:
+            problems.append(f"unknown key(s) {unknown}")
+        if missing:
+            problems.append(f"missing required key(s) {missing}")
+        raise TypeError(
+            f"The config of `{cls.__name__}` has {' and '.join(problems)}. Allowed keys: "
+            f"{allowed} (required: {required}). Received: config={config!r}"
         )

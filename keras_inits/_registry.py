@@ -20,6 +20,8 @@ import keras
 import numpy as np
 from keras.src.initializers import ALL_OBJECTS_DICT as _KERAS_TABLE  # what Keras' `get` reads
 
+from keras_inits._checks import config_keys
+
 PACKAGE = "keras_inits"
 
 _CLASSES: dict[str, type] = {}  # canonical CamelCase name -> class
@@ -86,28 +88,6 @@ def _initializer_class(cls: Any, identifier: Any) -> type:
     return cls
 
 
-def check_config_keys(cls: type, config: dict) -> None:
-    """Raises TypeError naming any key of `config` that `cls`'s constructor does not take, and
-    any required argument that `config` lacks, with the keys that are allowed."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return
-    allowed = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    required = [p.name for p in params if p.default is p.empty and p.name in allowed]
-    unknown = [k for k in config if k not in allowed]
-    missing = [k for k in required if k not in config]
-    if unknown or missing:
-        problems = []
-        if unknown:
-            problems.append(f"unknown key(s) {unknown}")
-        if missing:
-            problems.append(f"missing required key(s) {missing}")
-        raise TypeError(
-            f"The config of `{cls.__name__}` has {' and '.join(problems)}. Allowed keys: "
-            f"{allowed} (required: {required}). Received: config={config!r}"
-        )
-
-
 def deserialize(config: dict | str, custom_objects: dict | None = None):
     """Builds an initializer from `serialize`'s output, a Keras config dict or a name.
 
@@ -134,7 +114,7 @@ def deserialize(config: dict | str, custom_objects: dict | None = None):
     for name in filter(None, candidates):
         key = name.split(">", 1)[1] if name.startswith(PACKAGE + ">") else name
         if key in _NAMES:
-            check_config_keys(_NAMES[key], inner)
+            config_keys(_NAMES[key], inner)
             return _NAMES[key].from_config(dict(inner))
     for name in filter(None, candidates):
         cls = keras.saving.get_registered_object(name, custom_objects=custom_objects)

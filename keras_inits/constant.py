@@ -12,7 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_inits import _checks
-from keras_inits._registry import check_config_keys, register
+from keras_inits._registry import register
 from keras_inits.base import Initializer
 
 
@@ -127,7 +127,7 @@ class Constant(Initializer):
         (`{"class_name": "__numpy__" or "__tensor__", ...}`); no other object is deserialized,
         so a crafted config cannot make this build anything else.
         """
-        check_config_keys(cls, config)
+        _checks.config_keys(cls, config)
         config = dict(config)
         value = config.get("value", 0.0)
         if isinstance(value, dict):

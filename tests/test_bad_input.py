@@ -412,13 +412,6 @@ def test_arguments_that_overflow_the_dtype_are_refused(init, dtype, pattern):
     assert tuple(init(shape[:-1] + (0,), dtype=dtype).shape) == shape[:-1] + (0,)
 
 
-# Keras' TF backend casts uniform bounds through float32 (`tf.cast(minval, dtype)` on a Python
-# float), so U[-l, l] with l > 3.4e38 fails even in float64 with an error naming no argument.
-# The fix belongs in `_sampling.uniform` (suggested change: sample U[0, 1) and scale).
-_TF_UNIFORM = pytest.mark.xfail(
-    keras.backend.backend() == "tensorflow", strict=True, raises=ValueError,
-    reason="Keras' TF uniform converts bounds via float32 (suggested _sampling.uniform change)")
-
 WIDE = [
     keras_inits.Constant(1e39),
     keras_inits.Identity(gain=-1e39),
@@ -428,9 +421,10 @@ WIDE = [
     keras_inits.XavierNormal(gain=1e40, seed=0),
     keras_inits.TF1VarianceScaling(factor=1e80, seed=0),
     keras_inits.DepthScaled(keras_inits.Constant(1e39), 2),
-    pytest.param(keras_inits.XavierUniform(gain=1e40, seed=0), marks=_TF_UNIFORM),
-    pytest.param(keras_inits.TF1VarianceScaling(factor=1e80, uniform=True, seed=0),
-                 marks=_TF_UNIFORM),
+    # U[-l, l] with l beyond float32 (Keras' TF uniform converts its bounds through float32;
+    # keras_inits' TF sampler does not).
+    keras_inits.XavierUniform(gain=1e40, seed=0),
+    keras_inits.TF1VarianceScaling(factor=1e80, uniform=True, seed=0),
 ]
 
 
