@@ -54,7 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="per-call shapes, e.g. 1024x1024,3x3x256x256 (default: the issue's four)")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed rounds per case, interleaved ours/Keras/floor (default 5; smoke 1)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed calls per implementation (at least 1)")
+    p.add_argument("--warmup", type=int, default=1,
+                   help="untimed calls per implementation (at least 1)")
     p.add_argument("--build-repeats", type=int, default=None,
                    help="fresh processes per (backend, model, impl) (default 3; smoke 1)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),

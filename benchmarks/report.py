@@ -9,7 +9,7 @@ import statistics
 from collections import defaultdict
 
 import cases
-from targets import T, select, summarize
+from targets import T, floor_ratio, floors, select, summarize
 
 
 def _ms(s):
@@ -115,26 +115,42 @@ def _per_call_md(res):
                  f"over cases): {statistics.median(spread) * 100:.0f}%.\n" if spread else "")
         md += [f"### {backend}\n", noise, _table(["scheme"] + main, rows)]
         if extra:
-            md += ["Schemes with their own shape rule:\n", _table(["scheme", "shape", "cell"], extra)]
+            md += ["Schemes with their own shape rule:\n",
+                   _table(["scheme", "shape", "cell"], extra)]
     big = cases.shape_str(cases.TARGET_SHAPE)
     recs = [r for r in res["per_call"] if cases.shape_str(r["shape"]) == big]
     if recs:
+        pooled = floors(res)
         backends = list(dict.fromkeys(r["backend"] for r in recs))
         rows = []
         for scheme in dict.fromkeys(r["scheme"] for r in recs):
             row = [scheme + (" (uniform family)" if scheme in cases.UNIFORM_FAMILY else "")]
             for b in backends:
-                r = next(iter(select(recs, backend=b, scheme=scheme)), {})
+                r = next(iter(select(recs, backend=b, scheme=scheme)), None)
+                if r is None:
+                    row += ["—"] * 4
+                    continue
+                own = (r.get("floor") or {}).get("median_s")
+                ref = pooled[f"{b} {big}"]["median_s"]
+                odd = " †" if own and not 0.5 <= own / ref <= 2 else ""
                 row += [_x(r.get("floor_ratio")), _x(r.get("keras_floor_ratio")),
-                        _ms(r.get("floor", {}).get("median_s"))]
+                        _ms(own) + odd, _x(floor_ratio(r, "ours", pooled))]
             rows.append(row)
-        head = ["scheme"] + [f"{b} {c}" for b in backends for c in ("ours/floor", "Keras/floor",
-                                                                     "floor ms")]
+        head = ["scheme"] + [f"{b} {c}" for b in backends
+                             for c in ("ours/floor", "Keras/floor", "floor ms",
+                                       "ours/pooled floor")]
+        notes = [f"{b}: {_ms(f['median_s'])} ms (median of {f['rounds']} rounds; per-row "
+                 f"medians {_ms(f['row_min_s'])}–{_ms(f['row_max_s'])} ms)"
+                 for b in backends for f in [pooled.get(f"{b} {big}")] if f]
         md += [f"### Against the `keras.ops.ones` floor at {big}\n",
                f"Target: uniform family <= {T['uniform_floor_ratio']}x the floor. The floor is "
-               "`keras.ops.ones` timed in the same rounds. Where a backend's allocator keeps "
-               "freed memory resident (memory table: second call near 0), `ones` is a plain "
-               "write; where it returns large buffers to the OS, the floor also includes "
+               "`keras.ops.ones` at the same shape, timed in the same interleaved rounds as the "
+               "row's ours and Keras calls; ratios and the target use it. The pooled floor is "
+               "the median over all rows' rounds of the backend: " + "; ".join(notes) + ". † "
+               "marks a row whose floor is more than 2x off the pooled one (the row ran in an "
+               "unusual allocator or load state). Where a backend's allocator "
+               "keeps freed memory resident (memory table: second call near 0), `ones` is a "
+               "plain write; where it returns large buffers to the OS, the floor also includes "
                "page-faulting the fresh memory in, and so does every initializer call.\n",
                _table(head, rows)]
     return md

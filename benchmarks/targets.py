@@ -1,8 +1,8 @@
 """The issue's targets (pass/fail) and the model-build summary, from the raw results.
 
 `summarize(res)` checks every target of issue 5 that the run has data for and returns
-`{"targets": [...], "build": [...]}`; a target without data (e.g. in smoke mode, which has no
-4096x4096 shape) is simply absent.
+`{"targets": [...], "build": [...], "floors": {...}}`; a target without data (e.g. in smoke
+mode, which has no 4096x4096 shape) is simply absent.
 
 Distribution check of the model builds: for each kernel (weight of rank >= 2), `s_k` and `s_o` are
 its std averaged over the Keras and the keras_inits builds. The std of a sample of n values with
@@ -87,8 +87,38 @@ def _distribution(keras_runs, ours_runs) -> dict:
             and abs(worst_z) <= cases.BUILD_Z_LIMIT}
 
 
+def floors(res) -> dict:
+    """The `ones` floor per backend and shape, pooled: `{"backend shape": {...}}`.
+
+    The targets use each row's own floor (timed in the same interleaved rounds as ours and
+    Keras'). The pooled floor, the median over every timed `ones` round at that shape in the
+    backend's process, is reported next to it: the floor does not depend on the scheme, so a
+    row whose floor is far from the pooled one shows a row measured in an unusual state (e.g.
+    64 MiB served from resident memory in ~2 ms instead of page-faulted in ~25 ms, or a burst
+    of load from other processes).
+    """
+    pooled, row_medians = defaultdict(list), defaultdict(list)
+    for r in res["per_call"]:
+        floor = r.get("floor") or {}
+        if floor.get("times_s"):
+            key = f"{r['backend']} {cases.shape_str(r['shape'])}"
+            pooled[key] += floor["times_s"]
+            row_medians[key].append(floor["median_s"])
+    return {key: {"median_s": statistics.median(times), "rounds": len(times),
+                  "row_min_s": min(row_medians[key]), "row_max_s": max(row_medians[key])}
+            for key, times in pooled.items()}
+
+
+def floor_ratio(rec: dict, impl: str, pooled: dict) -> float | None:
+    """median(impl) / pooled floor at the record's backend and shape."""
+    floor = pooled.get(f"{rec['backend']} {cases.shape_str(rec['shape'])}")
+    t = (rec.get(impl) or {}).get("median_s")
+    return None if floor is None or t is None else t / floor["median_s"]
+
+
 def summarize(res) -> dict:
     out: list[dict] = []
+    pooled = floors(res)
     big = list(cases.TARGET_SHAPE)
     for r in res["per_call"]:
         _target(out, "per-call ours/Keras", T["per_call_ratio"], r.get("ratio"), r["backend"],
@@ -122,4 +152,4 @@ def summarize(res) -> dict:
         _target(out, "model build: kernel std unchanged (max |z|)", cases.BUILD_Z_LIMIT,
                 b["max_abs_z"] if b["kernels_compared"] == b["kernels_total"] > 0 else None,
                 b["backend"], b["model"])
-    return {"targets": out, "build": builds}
+    return {"targets": out, "build": builds, "floors": pooled}

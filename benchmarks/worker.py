@@ -127,8 +127,9 @@ def _time_pair(spec, shape, dtype, repeats, warmup, sync, floor: bool) -> dict:
             calls[impl] = _raiser(exc)
     if floor:
         calls["floor"] = lambda: keras.ops.ones(shape, dtype=dtype)
+    load = round(os.getloadavg()[0], 2)  # 1-minute load when the case starts (noise context)
     timed = time_calls(calls, repeats, warmup, sync)
-    rec = {"scheme": spec.label, "shape": list(shape), "dtype": dtype, **timed}
+    rec = {"scheme": spec.label, "shape": list(shape), "dtype": dtype, "loadavg": load, **timed}
     rec["ratio"], rec["paired_ratio"] = _ratios(timed, "ours", "keras")
     if floor:
         rec["floor_ratio"], _ = _ratios(timed, "ours", "floor")
