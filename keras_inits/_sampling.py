@@ -90,6 +90,9 @@ def truncated_normal(shape, dtype, seed, mean=0.0, stddev=1.0, lower=-2.0, upper
     the last-ulp rounding of `erfinv` at the interval's ends.
     """
     cdtype = compute_dtype(dtype)
+    # Beyond 40 stddev the normal has no mass a float can hold: a farther bound is no bound,
+    # and a Python float beyond float32 would make torch's clamp fail.
+    lower, upper = max(lower, -40.0), min(upper, 40.0)
     lo, hi = math.erf(lower / SQRT2), math.erf(upper / SQRT2)
     backend = keras.backend.backend()
     if backend == "jax" and cdtype == "float32":

@@ -13,12 +13,18 @@ from __future__ import annotations
 import copy
 import math
 import random
+import threading
 from typing import Any, ClassVar
 
 import keras
 from keras import ops
 
 from keras_inits import _checks, _sampling
+
+
+# Serializes draws from SeedGenerator-seeded initializers (re-entrant: DepthScaled calls the
+# initializer it wraps, which holds the same generator).
+_DRAW_LOCK = threading.RLock()
 
 
 class Initializer(keras.initializers.Initializer):
@@ -56,12 +62,30 @@ class Initializer(keras.initializers.Initializer):
             return _sampling.sharded(self, shape, dtype, layout)
         if math.prod(shape) == 0:
             return ops.zeros(shape, dtype=dtype)
+        _checks.value_range(self, shape, dtype)  # no argument may overflow the dtype to inf
+        if isinstance(getattr(self, "seed", None), keras.random.SeedGenerator):
+            # SeedGenerator.next() reads, then assigns, its state: unlocked, two threads can
+            # read the same state and draw the same values.
+            with _DRAW_LOCK:
+                return self._generate(shape, dtype)
         return self._generate(shape, dtype)
 
     def _stateless(self) -> "Initializer":
         """A copy whose draws read no generator state, so that `jax.jit` can trace it (random
         schemes advance their `SeedGenerator` here, once, and keep the seed it gives)."""
         return self
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Initializer":
+        """Builds an instance from `get_config()`'s output; an unknown or missing key is a
+        TypeError that names it and lists the allowed keys."""
+        _checks.config_keys(cls, config)
+        return cls(**config)
+
+    def _max_abs(self, shape: tuple[int, ...]) -> tuple[float, dict[str, Any]] | None:
+        """A bound on |values| for `shape` and the arguments that set it (for the message), or
+        None if the values cannot overflow. `__call__` refuses a dtype that cannot hold it."""
+        return None
 
     def _check_shape(self, shape: tuple[int, ...]) -> None:
         """Raises ValueError if the scheme cannot fill `shape`. Default: any shape."""

@@ -5,6 +5,8 @@ Seeding follows Keras; see `keras_inits.base` and the README.
 
 from __future__ import annotations
 
+import math
+
 from keras_inits import _checks, _sampling
 from keras_inits._registry import register
 from keras_inits.base import RandomInitializer
@@ -32,6 +34,10 @@ class RandomNormal(RandomInitializer):
 
     def _generate(self, shape, dtype):
         return _sampling.normal(shape, dtype, self.seed, self.mean, self.stddev)
+
+    def _max_abs(self, shape):
+        bound = abs(self.mean) + _checks.NORMAL_SIGMAS * self.stddev
+        return bound, {"mean": self.mean, "stddev": self.stddev}
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
@@ -63,6 +69,11 @@ class RandomUniform(RandomInitializer):
 
     def _generate(self, shape, dtype):
         return _sampling.uniform(shape, dtype, self.seed, self.minval, self.maxval)
+
+    def _max_abs(self, shape):
+        # The sampler computes minval + (maxval - minval) * u: the width must fit as well.
+        bound = max(abs(self.minval), abs(self.maxval), self.maxval - self.minval)
+        return bound, {"minval": self.minval, "maxval": self.maxval}
 
     def get_config(self):
         return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
@@ -107,12 +118,30 @@ class TruncatedNormal(RandomInitializer):
                 "Argument `upper` must be > `lower` (both in units of stddev). "
                 f"Received: lower={lower!r}, upper={upper!r}"
             )
+        # Phi(upper) - Phi(lower), accurate in either tail (erfc of the far side).
+        if self.lower >= 0:
+            mass = 0.5 * (math.erfc(self.lower / math.sqrt(2)) - math.erfc(self.upper / math.sqrt(2)))
+        elif self.upper <= 0:
+            mass = 0.5 * (math.erfc(-self.upper / math.sqrt(2)) - math.erfc(-self.lower / math.sqrt(2)))
+        else:
+            mass = 1.0 - 0.5 * (math.erfc(-self.lower / math.sqrt(2)) + math.erfc(self.upper / math.sqrt(2)))
+        if mass < 1e-4:
+            raise ValueError(
+                "Arguments `lower` and `upper` must keep at least 1e-4 of the normal's mass "
+                f"(here {mass:.3g}): the inverse-CDF draw in float32 cannot resolve an interval "
+                "this far in a tail, and would return the bound instead of the law. "
+                f"Received: lower={lower!r}, upper={upper!r}"
+            )
         super().__init__(seed=seed)
 
     def _generate(self, shape, dtype):
         return _sampling.truncated_normal(
             shape, dtype, self.seed, self.mean, self.stddev, self.lower, self.upper
         )
+
+    def _max_abs(self, shape):
+        sigmas = min(max(abs(self.lower), abs(self.upper)), _checks.NORMAL_SIGMAS)
+        return abs(self.mean) + sigmas * self.stddev, {"mean": self.mean, "stddev": self.stddev}
 
     def get_config(self):
         return {

@@ -67,12 +67,20 @@ class VarianceScaling(RandomInitializer, keras.initializers.VarianceScaling):
     ):
         self.scale = _checks.real("scale", scale, positive=True)
         self.mode = _checks.choice("mode", mode, MODES)
+        received = distribution
         if isinstance(distribution, str):
             distribution = distribution.lower()
             distribution = "truncated_normal" if distribution == "normal" else distribution
-        self.distribution = _checks.choice("distribution", distribution, DISTRIBUTIONS)
+        self.distribution = _checks.choice("distribution", distribution, DISTRIBUTIONS,
+                                           received=received)
         self.input_axes = _checks.axes("input_axes", input_axes)
         self.output_axes = _checks.axes("output_axes", output_axes)
+        if (self.input_axes is None) != (self.output_axes is None):
+            raise ValueError(
+                "Arguments `input_axes` and `output_axes` must be given together: the fans use "
+                f"both or neither. Received: input_axes={input_axes!r}, "
+                f"output_axes={output_axes!r}"
+            )
         super().__init__(seed=seed)
 
     def variance(self, shape) -> float:
@@ -89,6 +97,11 @@ class VarianceScaling(RandomInitializer, keras.initializers.VarianceScaling):
             return _sampling.normal(shape, dtype, self.seed, 0.0, std)
         limit = math.sqrt(3.0) * std
         return _sampling.uniform(shape, dtype, self.seed, -limit, limit)
+
+    def _max_abs(self, shape):
+        sigmas = {"uniform": math.sqrt(3.0), "truncated_normal": 2.0 / TRUNCATED_STD,
+                  "untruncated_normal": _checks.NORMAL_SIGMAS}[self.distribution]
+        return sigmas * math.sqrt(self.variance(shape)), {"scale": self.scale}
 
     def get_config(self):
         return {

@@ -367,13 +367,6 @@ def test_exact_integer_values_are_kept():
 
 # --- values that would overflow the dtype ---------------------------------------------------------
 
-# Schemes whose magnitude-setting arguments live in random.py and variance.py: their range check
-# is a suggested change there (reported; see `_checks.value_range`). Until it lands they return
-# inf for these cases, so the rows are strict xfails: they start failing once the fix is in,
-# and the mark must then go.
-_PENDING = pytest.mark.xfail(
-    strict=True, reason="range check pending in random.py / variance.py (suggested change)")
-
 OVERFLOWS = [
     (keras_inits.Constant(1e5), "float16", "value=100000.0"),
     (keras_inits.Constant([1.0, -7e4]), "float16", r"value=array"),
@@ -391,13 +384,13 @@ OVERFLOWS = [
     (keras_inits.TF1VarianceScaling(factor=1e80, uniform=True), "float32", "factor=1e\\+80"),
     (keras_inits.STFT(window=[1e5, 1.0], scaling=None), "float16", "window="),
     (keras_inits.DepthScaled(keras_inits.Constant(2e5), 1), "float16", "value=200000.0"),
-    pytest.param(keras_inits.RandomNormal(stddev=1e5), "float16", "stddev", marks=_PENDING),
-    pytest.param(keras_inits.RandomNormal(mean=1e39), "float32", "mean", marks=_PENDING),
-    pytest.param(keras_inits.TruncatedNormal(stddev=1e39), "float32", "stddev", marks=_PENDING),
-    pytest.param(keras_inits.RandomUniform(0.0, 1e6), "float16", "maxval", marks=_PENDING),
+    (keras_inits.RandomNormal(stddev=1e5), "float16", "stddev"),
+    (keras_inits.RandomNormal(mean=1e39), "float32", "mean"),
+    (keras_inits.TruncatedNormal(stddev=1e39), "float32", "stddev"),
+    (keras_inits.RandomUniform(0.0, 1e6), "float16", "maxval"),
     # Both bounds fit float32, their difference does not: U = minval + (maxval - minval) u.
-    pytest.param(keras_inits.RandomUniform(-3e38, 3e38), "float32", "maxval", marks=_PENDING),
-    pytest.param(keras_inits.VarianceScaling(scale=1e80), "float32", "scale", marks=_PENDING),
+    (keras_inits.RandomUniform(-3e38, 3e38), "float32", "maxval"),
+    (keras_inits.VarianceScaling(scale=1e80), "float32", "scale"),
 ]
 
 
@@ -470,11 +463,9 @@ def test_extreme_valid_arguments_stay_finite(dtype):
         assert np.isfinite(x).all(), f"{init!r} {dtype}"
 
 
-# --- TruncatedNormal bounds (random.py / _sampling.py: suggested changes, strict xfails) ----------
+# --- TruncatedNormal bounds -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(keras.backend.backend() == "torch", strict=True, raises=RuntimeError,
-                   reason="torch clamps with the Python bound in float32 (suggested change)")
 @pytest.mark.parametrize("kwargs", [{"upper": 1e39}, {"lower": -1e300}])
 def test_truncated_normal_with_a_huge_bound_is_one_sided(kwargs):
     # A bound beyond float32's range means "no truncation on that side": valid, finite output.
@@ -483,9 +474,6 @@ def test_truncated_normal_with_a_huge_bound_is_one_sided(kwargs):
     assert x.min() >= -2.0 - 1e-6 if "upper" in kwargs else x.max() <= 2.0 + 1e-6
 
 
-@pytest.mark.xfail(strict=True, reason="the inverse-CDF draw in float32 cannot resolve an "
-                   "interval this far in a tail; every sample is the upper bound (suggested "
-                   "change: refuse such intervals in TruncatedNormal)")
 def test_truncated_normal_far_in_a_tail_is_refused_or_right():
     stats = pytest.importorskip("scipy.stats")
     lower, upper, n = 8.0, 9.0, 4096

@@ -112,21 +112,9 @@ STRATEGIES = {
     "output_axes": st.one_of(st.none(), st.lists(st.integers(-6, 6), max_size=3)),
 }
 
-# Arguments whose overflow check is a suggested change in random.py / variance.py (files of
-# another owner; see test_bad_input.py's strict xfails). Until it lands, values large enough to
-# overflow float16/float32 there give inf, so for these only, draws are clipped to a magnitude
-# that fits float16 (max 65504): |mean| + 8.6 stddev and sqrt(3 scale) stay below it. Remove an
-# entry once its check is in place.
-# TruncatedNormal's `lower`/`upper` are capped at 6 for two more pending fixes (both strict
-# xfails in test_bad_input.py): beyond float32's range torch raises a RuntimeError, and an
-# interval far in one tail collapses onto its upper bound.
-PENDING_CAPS = {
-    ("RandomNormal", "mean"): 1e3, ("RandomNormal", "stddev"): 1e3,
-    ("TruncatedNormal", "mean"): 1e3, ("TruncatedNormal", "stddev"): 1e3,
-    ("TruncatedNormal", "lower"): 6.0, ("TruncatedNormal", "upper"): 6.0,
-    ("RandomUniform", "minval"): 3e4, ("RandomUniform", "maxval"): 3e4,
-    ("VarianceScaling", "scale"): 1e6,
-}
+# Caps on drawn argument values, per (class, argument); none are needed now that every
+# magnitude-setting argument has an overflow check (`_max_abs`).
+PENDING_CAPS: dict = {}
 
 
 def _cap(value, limit):
