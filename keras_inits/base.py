@@ -11,6 +11,7 @@ Seeding (the same rules as `keras.initializers`):
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import random
 import threading
@@ -54,9 +55,7 @@ class Initializer(keras.initializers.Initializer):
         passes under `keras.distribution`: the result is then sharded that way, and on JAX
         each device generates only its own shard (see the README's "Scaling out").
         """
-        name = type(self).__name__
-        shape = _checks.shape(name, shape)
-        dtype = _checks.dtype(name, dtype, allow_int=self.integer_dtypes)
+        shape, dtype = _checked_shape_dtype(type(self), shape, dtype)
         self._check_shape(shape)
         if layout is not None:
             return _sampling.sharded(self, shape, dtype, layout)
@@ -96,6 +95,26 @@ class Initializer(keras.initializers.Initializer):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _checked_shape_dtype(cls, shape, dtype):
+    """`_checks.shape` and `_checks.dtype`, memoized for hashable arguments (the checks cost
+    more than filling a small tensor; an invalid pair raises and so is never memoized)."""
+    if dtype is None:
+        dtype = keras.backend.floatx()
+    try:
+        return _checked_hashable(cls, shape, dtype)
+    except TypeError as err:
+        if "unhashable" not in str(err):
+            raise
+    return _checked_hashable.__wrapped__(cls, shape, dtype)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_hashable(cls, shape, dtype):
+    name = cls.__name__
+    return (_checks.shape(name, shape),
+            _checks.dtype(name, dtype, allow_int=cls.integer_dtypes))
 
 
 class RandomInitializer(Initializer):

@@ -178,6 +178,8 @@ class Identity(Initializer):
     def _generate(self, shape, dtype):
         _checks.exact_in("Identity", dtype, self.gain, {"gain": self.gain})
         _checks.value_range(self, shape, dtype)
+        if self.gain == 1.0:
+            return ops.eye(*shape, dtype=dtype)  # one op; Keras multiplies by 1 as well
         # A select, not `eye * gain`: Keras' torch backend converts a Python float through
         # float32 (1e39 -> inf, then 0 * inf = NaN off the diagonal), and TF cannot multiply bools.
         diagonal = ops.not_equal(ops.eye(*shape, dtype="int8"), 0)

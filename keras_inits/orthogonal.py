@@ -52,8 +52,8 @@ class Orthogonal(RandomInitializer):
     def _generate(self, shape, dtype):
         _checks.value_range(self, shape, dtype)
         rows, cols = math.prod(shape[:-1]), shape[-1]
-        q = _sampling.orthogonal(rows, cols, _sampling.compute_dtype(dtype), self.seed)
-        return ops.cast(self.gain * ops.reshape(q, shape), dtype)
+        q = ops.reshape(_sampling.orthogonal(rows, cols, _sampling.compute_dtype(dtype), self.seed), shape)
+        return ops.cast(q if self.gain == 1.0 else self.gain * q, dtype)
 
     def _max_abs(self, shape):
         # |Q[i, j]| <= 1 for orthonormal rows or columns; the 1.001 absorbs QR's rounding.

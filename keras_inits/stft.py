@@ -102,10 +102,20 @@ class STFT(Initializer):
 
     def _generate(self, shape, dtype):
         frames, channels, bins = shape
-        time = np.arange(frames, dtype="float64").reshape(frames, 1, 1)
-        freq = np.arange(bins, dtype="float64").reshape(1, 1, bins) / (2 * (bins - 1))
-        angle = -2.0 * math.pi * time * freq
-        kernel = np.cos(angle) if self.side == "real" else np.sin(angle)
+        cdtype = "float64" if dtype == "float64" else "float32"
+        # The angle -2 pi t f / n is taken modulo 2 pi exactly, in integers: a table of the n
+        # values cos(2 pi k / n) (or -sin) is indexed by (t * f) mod n. That is exact where
+        # float phases of large t * f lose digits, and cheaper than a cos per element.
+        n = max(2 * (bins - 1), 1)
+        phase = 2.0 * math.pi * np.arange(n) / n
+        table = (np.cos(phase) if self.side == "real" else -np.sin(phase)).astype(cdtype)
+        rows = (np.arange(frames) % n).astype(np.int32)  # (t mod n) * f < n * bins: fits int32
+        index = np.outer(rows, np.arange(bins, dtype=np.int32))
+        if n & (n - 1) == 0:  # FFT lengths are usually powers of two: a mask, not a division
+            np.bitwise_and(index, n - 1, out=index)
+        else:
+            np.remainder(index, n, out=index)
+        kernel = table[index].reshape(frames, 1, bins)
         if self.window is not None:
             win = self.window
             if isinstance(win, str):
@@ -122,13 +132,12 @@ class STFT(Initializer):
                     )
                 win = win / peak  # both scalings are scale-invariant; avoids overflow in w**2
                 norm = {"density": np.sqrt(np.sum(win**2)), "spectrum": np.sum(np.abs(win))}
-                kernel = kernel * win / norm[self.scaling]
+                win = win / norm[self.scaling]
             else:
                 _checks.fits("STFT", dtype, peak, {"window": self.window, "scaling": None})
-                kernel = kernel * win
+            kernel *= win.astype(cdtype)
         kernel = np.broadcast_to(kernel, (frames, channels, bins))
-        return ops.convert_to_tensor(kernel.astype("float32" if dtype != "float64" else dtype),
-                                     dtype=dtype)
+        return ops.convert_to_tensor(kernel, dtype=dtype)
 
     def get_config(self):
         return {
