@@ -188,6 +188,8 @@ def run(args: argparse.Namespace) -> dict:
 
     res["meta"]["duration_s"] = time.perf_counter() - t0
     res["meta"]["loadavg_end"] = machine.loadavg()
+    # Every worker imports keras_inits afresh: record whether the package changed during the run.
+    res["meta"]["git_end"] = machine.git_state()
     res["summary"] = targets.summarize(res)
     _say("done", t0)
     return res

@@ -47,7 +47,7 @@ def _gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def _git() -> dict:
+def git_state() -> dict:
     def git(*a):
         try:
             return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True,
@@ -56,7 +56,9 @@ def _git() -> dict:
             return ""
 
     dirty = git("status", "--porcelain", "--", "keras_inits")
-    return {"commit": git("rev-parse", "HEAD"), "keras_inits_dirty": bool(dirty)}
+    return {"commit": git("rev-parse", "HEAD"), "keras_inits_dirty": bool(dirty),
+            "keras_inits_tree": git("rev-parse", "HEAD:keras_inits"),
+            "keras_inits_diff": git("diff", "HEAD", "--", "keras_inits")[:200_000]}
 
 
 def _versions() -> dict:
@@ -95,7 +97,7 @@ def info(args) -> dict:
         "loadavg_start": loadavg(),
         "python": sys.version.split()[0],
         "versions": _versions(),
-        "git": _git(),
+        "git": git_state(),
         "command": shlex.join(["python", "benchmarks/bench.py", *argv]),
         "config": {
             "mode": args.mode, "backends": args.backends, "sections": args.sections,

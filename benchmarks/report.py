@@ -54,6 +54,7 @@ def markdown(res) -> str:
           f"- keras_inits at git commit `{meta['git']['commit'][:12]}`"
           + (" with uncommitted changes in keras_inits/" if meta["git"]["keras_inits_dirty"]
              else "") + ".",
+          _package_changed(meta),
           f"- Load average (1 min) at start/end: {meta.get('loadavg_start', '?')} / "
           f"{meta.get('loadavg_end', '?')} on {meta['usable_cores']} cores (other work on the "
           "machine adds noise; the interleaved rounds share it between ours and Keras).",
@@ -76,6 +77,18 @@ def markdown(res) -> str:
         md += [f"- {e['section']} {e['backend']} {e.get('case') or e.get('model') or ''}: "
                f"{e['error']}" for e in res["errors"]]
     return "\n".join(md) + "\n"
+
+
+def _package_changed(meta) -> str:
+    """A warning line if keras_inits/ differed between the start and the end of the run."""
+    start, end = meta["git"], meta.get("git_end")
+    key = ("keras_inits_tree", "keras_inits_diff")
+    if not end:
+        return "- Whether keras_inits/ changed during the run: not recorded."
+    if all(start.get(k) == end.get(k) for k in key):
+        return "- keras_inits/ was the same at the start and the end of the run."
+    return (f"- **keras_inits/ changed during the run** (at the end: commit "
+            f"`{end['commit'][:12]}`): later sections measured newer code.")
 
 
 def _targets_md(targets):

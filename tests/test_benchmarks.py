@@ -50,7 +50,8 @@ def test_smoke_sections(smoke):
     cases, labels = _expected_labels()
     assert res["errors"] == []
     meta = res["meta"]
-    for key in ("cpu", "cores", "python", "versions", "date_utc", "command", "config", "git"):
+    for key in ("cpu", "cores", "python", "versions", "date_utc", "command", "config", "git",
+                "git_end", "duration_s"):
         assert key in meta
     assert "keras" in meta["versions"] and meta["config"]["backends"] == [BACKEND]
 
