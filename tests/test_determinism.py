@@ -9,14 +9,12 @@ What is guaranteed, on each backend (the suite runs once per KERAS_BACKEND):
 - From 8 threads at once: every output is valid (shape, dtype, finite). An int-seeded or
   unseeded instance gives identical values in every thread. Instances with their own seeds
   give distinct values.
-- A SeedGenerator shared by threads: every output is one of the first N draws of the
-  sequential sequence (N = number of calls), but two threads can get the SAME draw. Keras'
-  `SeedGenerator.next()` reads the state and then assigns state + 1 without a lock, so two
-  threads may read the same state. Keras' own initializers do exactly the same (compared
-  below): in five runs of 32 threaded calls on one shared generator, between 14 and 32 distinct
-  draws came out, for Keras' HeNormal and for this package's alike, on each of the three
-  backends (fewest on TensorFlow). So distinct values across threads are
-  NOT guaranteed for a shared SeedGenerator; give each thread its own generator or int seed.
+- A SeedGenerator shared by threads: N threaded calls take exactly the first N draws of the
+  sequence, each once. Keras' `SeedGenerator.next()` reads the state and then assigns
+  state + 1 without a lock, so this package serializes draws from a SeedGenerator-seeded
+  initializer with a lock (base.py). Keras' own initializers have none: in five runs of 32
+  threaded calls on one shared generator, Keras' HeNormal gave between 14 and 32 distinct
+  draws on each backend (compared below, where only inclusion in the sequence holds).
 """
 
 import concurrent.futures
@@ -170,24 +168,25 @@ def _shared_generator_outputs(make, shape, calls):
 
 @pytest.mark.parametrize("name", RANDOM)
 def test_threads_sharing_a_seed_generator_get_draws_of_its_sequence(name):
-    # Guaranteed: each output is one of the sequence's first N draws (never a torn or foreign
-    # state). Not guaranteed: that they are distinct (see the module docstring).
+    # Draws from a shared SeedGenerator are serialized by a lock (base.py), so N threaded calls
+    # take exactly the sequence's first N draws, each once, in some order.
     cls = lookup(name)
     shape = cls.example_shapes[0]
     calls = 2 * THREADS
     threaded, sequence = _shared_generator_outputs(lambda g: cls.example(seed=g), shape, calls)
     assert len(set(sequence)) == calls  # the sequential draws are all distinct
-    assert set(threaded) <= set(sequence)
+    assert sorted(threaded) == sorted(sequence)
 
 
-def test_keras_builtin_gives_the_same_guarantee_under_threads():
-    # The comparison: Keras' own HeNormal, on the same shared-generator test.
+def test_keras_builtin_gives_a_weaker_guarantee_under_threads():
+    # The comparison: Keras' own HeNormal has no lock. Its threaded draws are draws of the
+    # sequence, but two threads can read the same state and repeat one (14-32 distinct of 32
+    # seen here), so only the inclusion holds for it.
     calls = 2 * THREADS
-    for make in (lambda g: keras.initializers.HeNormal(seed=g),
-                 lambda g: keras_inits.HeNormal(seed=g)):
-        threaded, sequence = _shared_generator_outputs(make, (16, 32), calls)
-        assert len(set(sequence)) == calls
-        assert set(threaded) <= set(sequence)
+    threaded, sequence = _shared_generator_outputs(
+        lambda g: keras.initializers.HeNormal(seed=g), (16, 32), calls)
+    assert len(set(sequence)) == calls
+    assert set(threaded) <= set(sequence)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax",
