@@ -98,20 +98,18 @@ class Initializer(keras.initializers.Initializer):
 
 
 def _checked_shape_dtype(cls, shape, dtype):
-    """`_checks.shape` and `_checks.dtype`, memoized for hashable arguments (the checks cost
-    more than filling a small tensor; an invalid pair raises and so is never memoized)."""
+    """`_checks.shape` and `_checks.dtype`, memoized for a tuple of plain ints and a string (the
+    checks cost more than filling a small tensor). Other arguments are checked every time: a
+    cache keyed by equality would take `(4, 2.0)` or `(True, 2)` for a checked `(4, 2)`."""
     if dtype is None:
         dtype = keras.backend.floatx()
-    try:
-        return _checked_hashable(cls, shape, dtype)
-    except TypeError as err:
-        if "unhashable" not in str(err):
-            raise
-    return _checked_hashable.__wrapped__(cls, shape, dtype)
+    if type(shape) is tuple and type(dtype) is str and all(type(d) is int for d in shape):
+        return _checked_plain(cls, shape, dtype)
+    return _checked_plain.__wrapped__(cls, shape, dtype)
 
 
 @functools.lru_cache(maxsize=4096)
-def _checked_hashable(cls, shape, dtype):
+def _checked_plain(cls, shape, dtype):
     name = cls.__name__
     return (_checks.shape(name, shape),
             _checks.dtype(name, dtype, allow_int=cls.integer_dtypes))
