@@ -41,6 +41,9 @@ def test_same_values_as_keras_for_the_same_seed(name, shape):
         shape = (shape[0], 3)
     ours = to_numpy(getattr(keras_inits, name)(seed=11)(shape, dtype="float32"))
     theirs = to_numpy(getattr(keras.initializers, name)(seed=11)(shape, dtype="float32"))
+    if BACKEND == "torch" and name != "Orthogonal" and ours.size > _sampling.TORCH_CHUNK:
+        # Beyond the first chunk, torch draws from per-chunk generators (test_torch_chunks).
+        ours, theirs = (a.reshape(-1)[:_sampling.TORCH_CHUNK] for a in (ours, theirs))
     # Identical bits, up to the rounding of `u * (max - min) + min` done as one fused op
     # (torch's uniform_, an FMA under XLA) or two (Keras): a few ulps of the largest value.
     atol = 4 * np.finfo(np.float32).eps * np.abs(theirs).max()
@@ -80,3 +83,26 @@ def test_every_law_exact_at_block_boundaries(dtype):
         values = to_numpy(x)
         assert values.shape == (n,)
         assert stats.kstest(values, law.cdf).statistic < ks_critical(n) + slack, law.dist.name
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="the chunked fill is torch's (CPU generators)")
+def test_torch_chunks_are_independent_of_threads_and_of_each_other():
+    import torch
+
+    n = 4 * _sampling.TORCH_CHUNK + 5
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        sequential = to_numpy(_sampling.normal((n,), "float32", 5))
+        torch.set_num_threads(2)
+        parallel = to_numpy(_sampling.normal((n,), "float32", 5))
+    finally:
+        torch.set_num_threads(threads)
+    # Fixed chunks, one generator each: the values depend on the seed only.
+    np.testing.assert_array_equal(sequential, parallel)
+    # Each chunk is its own stream: the correlation of two chunks of independent N(0, 1) is
+    # ~ N(0, 1/m); 5/sqrt(m) is a 5-sigma bound (a repeated stream would give 1).
+    m = _sampling.TORCH_CHUNK
+    chunks = sequential[: 4 * m].reshape(4, m)
+    corr = np.corrcoef(chunks)
+    assert np.abs(corr[np.triu_indices(4, 1)]).max() < 5 / math.sqrt(m)
