@@ -10,6 +10,7 @@ from collections import defaultdict
 
 import cases
 from targets import T, floor_ratio, floors, select, summarize
+from worker import MAX_ROUNDS, ROUND_BUDGET_S
 
 
 def _ms(s):
@@ -59,7 +60,9 @@ def markdown(res) -> str:
           f"{meta.get('loadavg_end', '?')} on {meta['usable_cores']} cores (other work on the "
           "machine adds noise; the interleaved rounds share it between ours and Keras).",
           f"- Config: mode {cfg['mode']}, backends {', '.join(cfg['backends'])}, "
-          f"{cfg['repeats']} timed rounds after {cfg['warmup']} warm-up call(s), "
+          f"{cfg['repeats']} timed round(s) per case"
+          + (f" at least (fast cases: as many as fit in {ROUND_BUDGET_S} s, up to {MAX_ROUNDS})"
+             if cfg["repeats"] > 1 else "") + " after at least 2 warm-up calls, "
           f"{cfg['build_repeats']} fresh process(es) per build.\n",
           "Methods: the docstrings of `benchmarks/worker.py` (timing), `benchmarks/memory.py` "
           "(RSS and allocator peaks, jit memory) and `benchmarks/models.py` (model builds). "

@@ -10,11 +10,14 @@ Timing method (mode `per_call`, also used for Orthogonal):
   backend without copying: `jax.block_until_ready` on JAX, `tf.test.experimental.sync_devices()`
   on TensorFlow, `torch.cuda.synchronize()` on torch with CUDA (torch on CPU is synchronous).
   The same `sync` closes every timed call, ours, Keras' and the floor alike.
-- `warmup` untimed calls per implementation first (the first one's time, which includes JAX
-  compilation and TF tracing, is kept as `first_s`). Then `repeats` rounds; each round times
+- `warmup` untimed calls per implementation first, at least 2 (the first one's time, which
+  includes JAX compilation and TF tracing, is kept as `first_s`). Then the rounds; each round times
   ours, Keras' and the floor (`keras.ops.ones(shape)`) once, rotating which goes first, so that
   drifts and noise bursts hit all three alike. Garbage collection is off inside the rounds
   (objects alive after the imports are frozen out of it, see `settle_gc`).
+- Rounds: at least `repeats`, and for fast cases as many more as fit in `ROUND_BUDGET_S` (up
+  to `MAX_ROUNDS`), estimated from the last warm-up calls: a millisecond-scale case is
+  otherwise decided by a handful of samples on a noisy machine.
 - Both sides get the same int seed (0). The reported figure is the median per implementation;
   the ratio is median(ours) / median(Keras). The paired ratio, median over rounds of
   ours/Keras, is stored too.
@@ -44,26 +47,34 @@ def settle_gc() -> None:
     gc.freeze()
 
 
+#: Time budget of the timed rounds of one case, and the most rounds it may run.
+ROUND_BUDGET_S = 0.5
+MAX_ROUNDS = 41
+
+
 def time_calls(calls: dict, repeats: int, warmup: int, sync) -> dict:
     """Times each zero-argument callable in `calls`, interleaved (see the module docstring).
 
     Returns `{key: {"times_s": [...], "median_s", "first_s"}}`, or `{key: {"error": ...}}` for a
     callable that raised during warm-up.
     """
-    out, live = {}, {}
+    out, live, round_s = {}, {}, 0.0
     for key, fn in calls.items():
         try:
-            for i in range(max(1, warmup)):
+            for i in range(max(2, warmup)):  # a second call: warm, for the round estimate
                 t0 = time.perf_counter()
                 x = sync(fn())
                 dt = time.perf_counter() - t0
                 del x
                 if i == 0:
                     out[key] = {"first_s": dt, "times_s": []}
+            round_s += dt
             live[key] = fn
         except Exception as exc:  # noqa: BLE001 - a failure is a result here
             out[key] = {"error": error_text(exc)}
     keys = list(live)
+    if repeats > 1:
+        repeats = max(repeats, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(round_s, 1e-9))))
     gc.collect()
     gc.disable()
     try:
