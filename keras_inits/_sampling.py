@@ -127,12 +127,9 @@ def _inverse_cdf(shape, dtype, seed, lo, hi, stddev, mean, bounds=None):
 
 
 def orthogonal(rows: int, cols: int, dtype, seed):
-    """A `(rows, cols)` matrix with orthonormal columns (rows >= cols) or rows (rows < cols).
-
-    QR of a standard normal `(max, min)` matrix with the columns of Q multiplied by
-    `sign(diag(R))`, which makes Q Haar-distributed (Mezzadri 2007). Computed in float32 at
-    least, because QR has no half-precision kernels.
-    """
+    """A Haar-random `(rows, cols)` matrix with orthonormal columns (rows >= cols) or rows
+    (rows < cols), from a standard normal `(max, min)` draw by `haar_q`. Computed in float32 at
+    least, because the factorizations have no half-precision kernels."""
     cdtype = compute_dtype(dtype)
     if keras.backend.backend() == "jax":
         from keras.src.backend.jax.random import jax_draw_seed
@@ -142,10 +139,50 @@ def orthogonal(rows: int, cols: int, dtype, seed):
 
 
 def _orthogonal(rows, cols, dtype, seed):
-    a = keras.random.normal((max(rows, cols), min(rows, cols)), dtype=dtype, seed=seed)
-    q, r = ops.qr(a)
-    q = q * ops.cast(ops.where(ops.diagonal(r) < 0, -1, 1), q.dtype)
+    q = haar_q(keras.random.normal((max(rows, cols), min(rows, cols)), dtype=dtype, seed=seed))
     return ops.transpose(q) if rows < cols else q
+
+
+def haar_q(a):
+    """Haar-random orthonormal columns from a standard normal batch `a`, `(..., m, k)`, m >= k.
+
+    Keras' rule is the QR factor `Q` of `a` with its columns multiplied by `sign(diag(R))`,
+    which makes `Q` Haar-distributed (Mezzadri 2007). Where the backend can form a product of
+    Householder reflections (LAPACK's `orgqr`: torch, JAX), the reflections are instead
+    read off `a` directly (Stewart 1980): column `j` gives `x = a[j:, j]` and the reflection
+    that maps `x` to `beta * e_1`, `beta = -sign(x_1) ||x||`, with its column of `Q` multiplied
+    by `sign(beta)`. That is the law of the QR rule (the reflections of a Gaussian matrix are
+    those of independent Gaussian columns), without the factorization: about half the flops.
+    TensorFlow has no `orgqr` and keeps the QR rule.
+    """
+    product = _householder_product()
+    if product is None:
+        q, r = ops.qr(a)
+        d = ops.diagonal(r, axis1=-2, axis2=-1)
+        return q * ops.expand_dims(ops.cast(ops.where(d < 0, -1, 1), q.dtype), -2)
+    m, k = a.shape[-2:]
+    rows, cols = ops.expand_dims(ops.arange(m), 1), ops.expand_dims(ops.arange(k), 0)
+    alpha = ops.diagonal(a, axis1=-2, axis2=-1)  # x_1 of each column
+    norm = ops.sqrt(ops.sum(ops.where(rows >= cols, a * a, ops.zeros_like(a)), axis=-2))
+    sign = ops.cast(ops.where(alpha < 0, -1, 1), a.dtype)
+    beta = -sign * norm
+    # LAPACK's form (larfg): H = I - tau v v^T, v = (1, x_2:/(x_1 - beta)), tau = (beta - x_1)/beta.
+    v = ops.where(rows > cols, a / ops.expand_dims(alpha - beta, -2), ops.cast(rows == cols, a.dtype))
+    return product(v, (beta - alpha) / beta) * ops.expand_dims(-sign, -2)
+
+
+def _householder_product():
+    """The backend's `orgqr` (`Q` from Householder vectors and scales), or None."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        return torch.linalg.householder_product
+    if backend == "jax":
+        from jax.lax.linalg import householder_product
+
+        return householder_product
+    return None
 
 
 @functools.lru_cache(maxsize=64)

@@ -19,7 +19,6 @@ from keras import ops
 from keras_inits import _checks, _sampling
 from keras_inits._registry import register
 from keras_inits.base import Initializer, RandomInitializer
-from keras_inits.orthogonal import haar_q
 
 
 def centre_mask(kernel: tuple[int, ...]) -> np.ndarray:
@@ -128,7 +127,7 @@ def orthogonal_conv_kernel(kernel, cin, cout, dtype, seed):
     n = cout
     num_projections = sum(k - 1 for k in kernel)
     draw = keras.random.normal((1 + num_projections, n + 1, n), dtype=dtype, seed=seed)
-    q = haar_q(draw[:, :n, :])
+    q = _sampling.haar_q(draw[:, :n, :])
     result = ops.reshape(ops.eye(n, dtype=dtype), (1,) * len(kernel) + (n, n))
     if num_projections:
         mask = ops.cast(draw[1:, n, :] > 0, dtype)

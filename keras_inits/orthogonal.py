@@ -63,17 +63,6 @@ class Orthogonal(RandomInitializer):
         return {**super().get_config(), "gain": self.gain}
 
 
-def haar_q(a):
-    """Haar-random orthonormal columns from a standard normal batch `a`, `(..., m, k)`, m >= k.
-
-    The QR factor `Q` with its columns multiplied by `sign(diag(R))` (Mezzadri 2007), batched over
-    the leading axes; the same rule as `_sampling.orthogonal`, for many matrices from one draw.
-    """
-    q, r = ops.qr(a)
-    d = ops.diagonal(r, axis1=-2, axis2=-1)
-    return q * ops.expand_dims(ops.cast(ops.where(d < 0, -1, 1), q.dtype), -2)
-
-
 @register()
 class BlockOrthogonal(RandomInitializer):
     """Per-gate orthogonal: `W = [gain * Q_1, ..., gain * Q_k]`, each `Q_i` Haar-orthogonal.
@@ -141,7 +130,7 @@ class BlockOrthogonal(RandomInitializer):
         a = keras.random.normal(
             (k, max(rows, width), min(rows, width)), dtype=cdtype, seed=self.seed
         )
-        q = haar_q(a)  # (k, max, min)
+        q = _sampling.haar_q(a)  # (k, max, min)
         if rows < width:
             q = ops.transpose(q, (0, 2, 1))  # (k, rows, width)
         w = ops.reshape(ops.transpose(q, (1, 0, 2)), shape)  # blocks side by side along columns

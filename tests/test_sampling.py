@@ -22,15 +22,16 @@ SHAPES = [(7,), (3, 3, 4, 5), (B,), (B + 3,), (3, B // 2 + 1), (1000, 1001)]
 
 
 # Same seed, same values as Keras' built-ins wherever the law is drawn the same way: the
-# uniform family and Orthogonal on every backend, and on JAX everything (our blocks reproduce
-# jax.random's counters). Elsewhere ours draws differently by design, so only the law is
+# uniform family on every backend, Orthogonal on TF (elsewhere `haar_q` builds Q from
+# Householder reflections without a QR: same law, test_haar_q_is_haar), and on JAX every
+# element-wise law (our blocks reproduce jax.random's counters). Elsewhere ours draws differently by design, so only the law is
 # compared (test_parity, test_truncated_bounds): torch's truncated normal is an exact
 # inverse-CDF draw where Keras' re-draw loop leaks samples beyond 2 sigma, and TF's normal and
 # truncated normal are the inverse CDF of a uniform draw, twice as fast as TF's kernels.
-SAME_AS_KERAS = ["GlorotUniform", "HeUniform", "LecunUniform", "RandomUniform", "Orthogonal"] + {
+SAME_AS_KERAS = ["GlorotUniform", "HeUniform", "LecunUniform", "RandomUniform"] + {
     "jax": ["RandomNormal", "GlorotNormal", "HeNormal", "LecunNormal", "TruncatedNormal"],
     "torch": ["RandomNormal"],
-    "tensorflow": [],
+    "tensorflow": ["Orthogonal"],
 }[BACKEND]
 
 
@@ -106,3 +107,19 @@ def test_torch_chunks_are_independent_of_threads_and_of_each_other():
     chunks = sequential[: 4 * m].reshape(4, m)
     corr = np.corrcoef(chunks)
     assert np.abs(corr[np.triu_indices(4, 1)]).max() < 5 / math.sqrt(m)
+
+
+@pytest.mark.parametrize("m, k", [(4, 4), (5, 3)])
+def test_haar_q_is_haar(m, k):
+    # Every entry of a Haar-random matrix with orthonormal columns in R^m is a coordinate of a
+    # uniform unit vector: (q + 1) / 2 ~ Beta((m-1)/2, (m-1)/2). The sign correction makes it
+    # symmetric, and the last column of a square matrix is the one the rules treat specially;
+    # so entries (0, 0), (k-1, k-1) and (m-1, k-1) of 2000 independent draws are each KS-tested
+    # against it (alpha = 1e-3). Fixed seed.
+    n = 2000
+    q = to_numpy(_sampling.haar_q(keras.random.normal((n, m, k), seed=4, dtype="float32")))
+    gram = np.einsum("bij,bil->bjl", q, q)
+    np.testing.assert_allclose(gram, np.broadcast_to(np.eye(k), gram.shape), atol=1e-5)
+    law = stats.beta((m - 1) / 2, (m - 1) / 2, loc=-1, scale=2)
+    for i, j in [(0, 0), (k - 1, k - 1), (m - 1, k - 1)]:
+        assert stats.kstest(q[:, i, j], law.cdf).statistic < ks_critical(n), (i, j)
