@@ -109,13 +109,19 @@ class STFT(Initializer):
         n = max(2 * (bins - 1), 1)
         phase = 2.0 * math.pi * np.arange(n) / n
         table = (np.cos(phase) if self.side == "real" else -np.sin(phase)).astype(cdtype)
-        rows = (np.arange(frames) % n).astype(np.int32)  # (t mod n) * f < n * bins: fits int32
-        index = np.outer(rows, np.arange(bins, dtype=np.int32))
-        if n & (n - 1) == 0:  # FFT lengths are usually powers of two: a mask, not a division
+        if n & (n - 1) == 0 and n <= 1 << 16:
+            # FFT lengths are usually powers of two: n divides 2**16, so uint16 products that
+            # wrap are still right mod n, and a mask replaces the division (half the traffic).
+            itype = np.uint16
+        else:
+            itype = np.int32  # (t mod n) * f < n * bins: fits int32
+        rows = (np.arange(frames) % n).astype(itype)
+        index = np.multiply.outer(rows, np.arange(bins, dtype=itype))
+        if itype is np.uint16:
             np.bitwise_and(index, n - 1, out=index)
         else:
             np.remainder(index, n, out=index)
-        kernel = table[index].reshape(frames, 1, bins)
+        kernel = np.take(table, index).reshape(frames, 1, bins)
         if self.window is not None:
             win = self.window
             if isinstance(win, str):

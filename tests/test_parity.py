@@ -117,3 +117,17 @@ def test_config_is_a_superset_of_keras_and_loads_keras_configs(name):
     assert {k: v for k, v in loaded.get_config().items() if k in theirs.get_config()} == (
         theirs.get_config()
     )
+
+
+@pytest.mark.parametrize("frames, bins", [(3000, 1025), (700, 13)])  # n = 2048 and n = 24
+@pytest.mark.parametrize("side", ["real", "imag"])
+def test_stft_is_exact_where_phases_wrap(frames, bins, side):
+    # The kernel is cos / -sin of 2 pi ((t * f) mod n) / n, with the product up to 3e6: the
+    # index arithmetic (wrapping uint16 for n | 2**16, int32 otherwise) must give the exact
+    # residue. Reference: Python integers and float64, rounded once to float32.
+    n = 2 * (bins - 1)
+    t, f = np.arange(frames)[:, None], np.arange(bins)[None, :]
+    angle = 2 * np.pi * ((t * f) % n) / n
+    want = (np.cos(angle) if side == "real" else -np.sin(angle)).astype(np.float32)
+    got = to_numpy(keras_inits.STFT(side=side, window=None, scaling=None)((frames, 1, bins)))
+    np.testing.assert_array_equal(got[:, 0, :], want)
