@@ -202,37 +202,33 @@ def _jax_orthogonal(rows, cols, dtype):
 def _tf_draw(kind, shape, dtype, seed, lo, hi, scale=1.0, shift=0.0, lower=0.0, upper=0.0):
     """`U[lo, hi)`; for "normal" then `shift + scale * erfinv(.)`, clipped to
     `shift + [lower, upper]` for "truncated". The uniform is `tf.random.stateless_uniform`'s."""
-    import tensorflow as tf
-
     cdtype = compute_dtype(dtype)
-    params = tf.constant(np.array([lo, hi, scale, shift, lower, upper], dtype=cdtype))
-    x = _tf_program(kind, cdtype)(_tf_shape(tuple(shape)), _tf_seed(seed), params)
+    if isinstance(seed, int):  # Keras: int64 [seed, 0], floormod int32.max - 1, cast to int32
+        seed = _tf_constant((seed % (2**31 - 2), 0), "int32")
+    else:
+        from keras.src.backend.tensorflow.random import _cast_seed
+        from keras.src.random.seed_generator import draw_seed
+
+        seed = _cast_seed(draw_seed(seed))
+    params = _tf_constant((lo, hi, scale, shift, lower, upper), cdtype)
+    x = _tf_program(kind, cdtype)(_tf_constant(tuple(shape), "int32"), seed, params)
     return x if cdtype == dtype else ops.cast(x, dtype)
 
 
-def _tf_seed(seed):
-    """Keras' TF seed for `seed` (`_cast_seed(draw_seed(seed))`), cached for an int seed."""
-    if isinstance(seed, int):
-        return _tf_int_seed(seed)
-    from keras.src.backend.tensorflow.random import _cast_seed
-    from keras.src.random.seed_generator import draw_seed
-
-    return _cast_seed(draw_seed(seed))
-
-
-@functools.lru_cache(maxsize=256)
-def _tf_int_seed(seed: int):
+def _tf_constant(values: tuple, dtype: str):
+    """`tf.constant(values, dtype)`, cached while eager (a graph's constants belong to it)."""
     import tensorflow as tf
 
-    # Keras: int64 [seed, 0], then floormod by int32.max - 1 and cast to int32.
-    return tf.constant([seed % (2**31 - 2), 0], dtype=tf.int32)
+    if tf.executing_eagerly():
+        return _tf_eager_constant(values, dtype)
+    return tf.constant(values, dtype)
 
 
 @functools.lru_cache(maxsize=1024)
-def _tf_shape(shape: tuple[int, ...]):
+def _tf_eager_constant(values: tuple, dtype: str):
     import tensorflow as tf
 
-    return tf.constant(shape, tf.int32, shape=(len(shape),))
+    return tf.constant(values, dtype)
 
 
 @functools.cache
