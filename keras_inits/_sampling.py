@@ -450,7 +450,7 @@ def _jax_sample(kind, shape, dtype, seed, params):
 
     n = math.prod(shape)
     sharding = getattr(_SHARDING, "value", None)
-    if n < 2**32 and sharding is None and not _jax_tracing() and jax.default_backend() == "cpu":
+    if n < 2**32 and sharding is None and jax_eager_cpu():
         return _jax_host_blocks(kind, shape, dtype, _host_seed(seed), params)
     seed = jax_draw_seed(seed)
     if n >= 2**32:
@@ -460,16 +460,34 @@ def _jax_sample(kind, shape, dtype, seed, params):
     return _jax_traced(kind, shape, dtype, seed, params)
 
 
-def _jax_tracing() -> bool:
-    """Whether a jax transformation (`jit`, `vmap`, `grad`...) is tracing this call."""
+def jax_eager_cpu() -> bool:
+    """Whether this call runs on the JAX backend, eagerly (no jax transformation is tracing
+    it), on CPU: there host memory is device memory, and arrays can be built in numpy."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
     try:
         from jax._src.core import trace_state_clean  # a flag read; the fallback allocates
     except ImportError:  # pragma: no cover - a jax without it
-        import jax
         import jax.numpy as jnp
 
-        return isinstance(jnp.zeros(()), jax.core.Tracer)
-    return not trace_state_clean()
+        tracing = isinstance(jnp.zeros(()), jax.core.Tracer)
+    else:
+        tracing = not trace_state_clean()
+    return not tracing and jax.default_backend() == "cpu"
+
+
+def host_eye(rows: int, cols: int, dtype: str, value=1.0):
+    """`value` on the diagonal of a `(rows, cols)` matrix, zeros elsewhere, written in numpy
+    and handed to JAX without a copy (`jax_eager_cpu()` only)."""
+    import jax
+    import jax.numpy as jnp
+
+    out = _aligned_empty(rows * cols, jnp.dtype(dtype)).reshape(rows, cols)
+    out.fill(0)
+    np.fill_diagonal(out, value)
+    return jax.device_put(out, may_alias=True)
 
 
 def _host_seed(seed):
