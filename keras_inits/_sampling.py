@@ -19,11 +19,16 @@ Everything outside this module is `keras.ops` / `keras.random`. Here the three e
   - under `jax.jit`, or eager on an accelerator: `lax.map` over blocks that divide the tensor,
     so the compiled program's scratch memory is one block, not three copies of the output;
   - sharded (`layout=`): one partitionable draw, so each device computes only its shard.
+  The threefry hash itself is unrolled (`_threefry2x32`), so XLA fuses it with the transform.
+
+Haar-orthogonal matrices (`haar_q`) are products of Householder reflections read off a normal
+draw where the backend has LAPACK's `orgqr` (torch, JAX), else Keras' QR with a sign fix (TF).
 
 Two rules hold everywhere:
 
 - Half-precision outputs (float16, bfloat16) are computed in float32 and cast once at the end,
-  so that QR and `erfinv` work and the values are as accurate as the dtype allows.
+  so that the factorizations and `erfinv` work and the values are as accurate as the dtype
+  allows.
 - The truncated normal is exact: it is the inverse CDF of a uniform draw restricted to the
   truncation interval, so no sample can fall outside the bounds.
 """
