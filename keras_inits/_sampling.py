@@ -271,19 +271,20 @@ def _tf_program(kind: str, dtype: str):
 
 
 #: The chunk of the torch path on CPU: chunk `k` of the flat output is drawn by its own
-#: generator, chunk 0 by Keras' own. 1 MiB of float32, about 1 ms of work.
-TORCH_CHUNK = 1 << 18
+#: generator, chunk 0 by Keras' own. 4 MiB of float32, a few ms of work.
+TORCH_CHUNK = 1 << 20
 
 
 def _torch_fill(shape, dtype, seed, fill):
     """`fill(x, generator)` on a fresh tensor, in place.
 
-    On CPU a torch generator is sequential, so a large draw would use one core. The flat
-    output is cut into chunks of `TORCH_CHUNK` elements, filled in parallel threads, each with
-    its own generator: chunk 0 is seeded exactly as Keras' torch backend seeds its one
-    generator (so tensors up to one chunk are Keras' values), chunk `k` from `(seed, k)` by
-    numpy's `SeedSequence`. The chunks are fixed, so the values depend on the seed and the
-    size only, not on the number of threads.
+    A large draw on CPU is bound by one generator's sequence and by faulting in the fresh
+    memory (a 4096x4096 `uniform_` takes 60 ms, 9 ms of it on resident memory). So a tensor
+    beyond `TORCH_CHUNK` elements is cut into chunks of that size, filled by parallel threads,
+    each with its own generator (4096x4096: about 36 ms): chunk 0 is seeded exactly as Keras'
+    torch backend seeds its one generator (so tensors up to one chunk are Keras' values),
+    chunk `k` from `(seed, k)` by numpy's `SeedSequence`. The chunks are fixed, so the values
+    depend on the seed and the size only, not on the number of threads.
     """
     import torch
     from keras.src.backend.torch.core import get_device, to_torch_dtype
