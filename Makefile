@@ -33,7 +33,7 @@ test: $(STAMP)
 test-fast: PYTEST_ARGS = -m "not slow"
 test-fast: test
 
-# The benchmark harness of issue 5 (benchmarks/bench.py): all 3 backends, about 25 minutes on
+# The benchmark harness of issue 5 (benchmarks/bench.py): all 3 backends, about 12 minutes on
 # 2 cores; writes benchmarks/out/ and benchmarks/RESULTS.md. BENCH_ARGS="--smoke" for a quick
 # check (RESULTS.md untouched); `$(BIN)/python benchmarks/bench.py --help` for the options.
 bench: $(STAMP)
