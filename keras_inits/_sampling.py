@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import threading
 
 import keras
@@ -267,7 +268,7 @@ def _tf_program(kind: str, dtype: str):
 
 
 # --------------------------------------------------------------------------------------------
-# PyTorch: one in-place pass.
+# PyTorch: in place; on CPU, large draws in chunks filled by parallel threads.
 
 
 #: The chunk of the torch path on CPU: chunk `k` of the flat output is drawn by its own
@@ -306,8 +307,8 @@ def _torch_fill(shape, dtype, seed, fill):
                 fill(flat[k * TORCH_CHUNK:(k + 1) * TORCH_CHUNK], _torch_generator(base, k, x.device))
 
             workers = min(torch.get_num_threads(), len(chunks))
-            if workers > 1:
-                list(_torch_pool(workers).map(fill_chunk, range(len(chunks))))
+            if workers > 1:  # a forked child gets its own pool (its parent's threads are gone)
+                list(_torch_pool(workers, os.getpid()).map(fill_chunk, range(len(chunks))))
             else:
                 for k in range(len(chunks)):
                     fill_chunk(k)
@@ -325,7 +326,7 @@ def _torch_generator(base: int, chunk: int, device):
 
 
 @functools.lru_cache(maxsize=None)
-def _torch_pool(workers: int):
+def _torch_pool(workers: int, pid: int):
     from concurrent.futures import ThreadPoolExecutor
 
     return ThreadPoolExecutor(workers, thread_name_prefix="keras_inits")

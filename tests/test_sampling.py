@@ -123,3 +123,29 @@ def test_haar_q_is_haar(m, k):
     law = stats.beta((m - 1) / 2, (m - 1) / 2, loc=-1, scale=2)
     for i, j in [(0, 0), (k - 1, k - 1), (m - 1, k - 1)]:
         assert stats.kstest(q[:, i, j], law.cdf).statistic < ks_critical(n), (i, j)
+
+
+def _draw_in_child(queue):
+    queue.put(to_numpy(_sampling.uniform((_sampling.TORCH_CHUNK + 7,), "float32", 9)))
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="the chunk threads are torch's")
+# Other tests in this process may have imported JAX, which warns at any fork; the child uses
+# torch only.
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
+def test_torch_chunks_in_a_forked_child():
+    # A forked child has none of its parent's threads: a pool inherited from the parent would
+    # never run the child's chunks (it hung before the pool was keyed by process id).
+    import multiprocessing
+
+    parent = to_numpy(_sampling.uniform((_sampling.TORCH_CHUNK + 7,), "float32", 9))
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_draw_in_child, args=(queue,))
+    child.start()
+    try:
+        np.testing.assert_array_equal(queue.get(timeout=60), parent)
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
