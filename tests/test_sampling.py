@@ -24,10 +24,11 @@ SHAPES = [(7,), (3, 3, 4, 5), (B,), (B + 3,), (3, B // 2 + 1), (1000, 1001)]
 # Same seed, same values as Keras' built-ins wherever the law is drawn the same way: the
 # uniform family on every backend, Orthogonal on TF (elsewhere `haar_q` builds Q from
 # Householder reflections without a QR: same law, test_haar_q_is_haar), and on JAX every
-# element-wise law (our blocks reproduce jax.random's counters). Elsewhere ours draws differently by design, so only the law is
-# compared (test_parity, test_truncated_bounds): torch's truncated normal is an exact
-# inverse-CDF draw where Keras' re-draw loop leaks samples beyond 2 sigma, and TF's normal and
-# truncated normal are the inverse CDF of a uniform draw, twice as fast as TF's kernels.
+# element-wise law (our blocks reproduce jax.random's counters). Elsewhere ours draws
+# differently by design, so only the law is compared (test_parity, test_truncated_bounds):
+# torch's truncated normal is an exact inverse-CDF draw where Keras' re-draw loop leaks samples
+# beyond 2 sigma, and TF's normal and truncated normal are the inverse CDF of a uniform draw,
+# twice as fast as TF's kernels.
 SAME_AS_KERAS = ["GlorotUniform", "HeUniform", "LecunUniform", "RandomUniform"] + {
     "jax": ["RandomNormal", "GlorotNormal", "HeNormal", "LecunNormal", "TruncatedNormal"],
     "torch": ["RandomNormal"],
