@@ -35,6 +35,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import cases  # noqa: E402
+import common  # noqa: E402
 import machine  # noqa: E402
 import report  # noqa: E402
 import targets  # noqa: E402
@@ -214,8 +215,7 @@ def main(argv=None) -> int:
     if args.results and args.smoke:
         print(f"--results ignored in smoke mode ({args.results} not written)", file=sys.stderr)
     elif args.results:
-        with open(args.results, "w") as f:
-            f.write(markdown)
+        common.write_results(args.results, main=markdown)  # keeps the other scripts' sections
         print(f"wrote {args.results}", file=sys.stderr)
     return 1 if res["errors"] else 0
 

@@ -62,3 +62,34 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+# RESULTS.md holds the issue-5 report that `bench.py` writes whole, followed by sections that
+# the other benchmark scripts (model-level tools, portable seeding, diagnostics) write, each
+# between its own markers. Each writer replaces only its own section and keeps the others.
+_SECTION = re.compile(r"<!-- section:(?P<name>[\w-]+) -->\n.*?<!-- /section:(?P=name) -->\n",
+                      re.S)
+
+
+def sections(text: str) -> dict[str, str]:
+    """The marked sections of a RESULTS.md text, by name, markers included."""
+    return {m["name"]: m[0] for m in _SECTION.finditer(text)}
+
+
+def write_results(path: str, main: str | None = None, section: tuple[str, str] | None = None):
+    """Writes RESULTS.md: `main` replaces the issue-5 report (None keeps it); `section=(name,
+    markdown)` replaces or appends that marked section. Every other section is kept."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = ""
+    kept = sections(old)
+    if main is None:
+        main = _SECTION.sub("", old).rstrip("\n") + "\n"
+    if section is not None:
+        name, markdown = section
+        kept[name] = (f"<!-- section:{name} -->\n{markdown.rstrip()}\n"
+                      f"<!-- /section:{name} -->\n")
+    with open(path, "w") as f:
+        f.write(main.rstrip("\n") + "\n" + "".join("\n" + s for s in kept.values()))

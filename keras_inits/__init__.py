@@ -14,17 +14,17 @@ from keras_inits._registry import (
     serialize,
 )
 from keras_inits.base import Initializer, RandomInitializer
-from keras_inits.constant import Constant, Identity, Ones, Zeros
-from keras_inits.conv import ConvolutionOrthogonal, DeltaOrthogonal, Dirac
-from keras_inits.depth import DepthScaled
-from keras_inits.diagnostics import PropagationReport, propagation_report
+from keras_inits.schemes.constant import Constant, Identity, Ones, Zeros
+from keras_inits.schemes.conv import ConvolutionOrthogonal, DeltaOrthogonal, Dirac
+from keras_inits.schemes.depth import DepthScaled
+from keras_inits.diagnostics.propagation import PropagationReport, propagation_report
 from keras_inits.gains import calculate_gain
-from keras_inits.lsuv import LSUVReport, lsuv
-from keras_inits.orthogonal import BlockOrthogonal, Orthogonal
-from keras_inits.random import RandomNormal, RandomUniform, TruncatedNormal
-from keras_inits.sparse import Sparse
-from keras_inits.stft import STFT
-from keras_inits.tf1 import (
+from keras_inits.model.lsuv import LSUVReport, lsuv
+from keras_inits.schemes.orthogonal import BlockOrthogonal, Orthogonal
+from keras_inits.schemes.random import RandomNormal, RandomUniform, TruncatedNormal
+from keras_inits.schemes.sparse import Sparse
+from keras_inits.schemes.stft import STFT
+from keras_inits.schemes.tf1 import (
     MSRA,
     Caffe,
     TF1VarianceScaling,
@@ -32,8 +32,8 @@ from keras_inits.tf1 import (
     variance_scaling_initializer,
     xavier_initializer,
 )
-from keras_inits.torch_names import KaimingNormal, KaimingUniform, XavierNormal, XavierUniform
-from keras_inits.variance import (
+from keras_inits.schemes.torch_names import KaimingNormal, KaimingUniform, XavierNormal, XavierUniform
+from keras_inits.schemes.variance import (
     GlorotNormal,
     GlorotUniform,
     HeNormal,
@@ -42,7 +42,7 @@ from keras_inits.variance import (
     LecunUniform,
     VarianceScaling,
 )
-from keras_inits.zero import ZerO
+from keras_inits.schemes.zero import ZerO
 
 __version__ = "0.1.0"
 

@@ -222,7 +222,7 @@ def theoretical(init, shape) -> dict[str, float | None]:
     For Orthogonal the std is the root mean square, which is exact: the squares of an
     orthonormal (r, c) matrix sum to min(r, c).
     """
-    from keras_inits import constant, orthogonal, random, variance
+    from keras_inits.schemes import constant, orthogonal, random, variance
 
     none = dict(mean=None, std=None, min=None, max=None)
     n = math.prod(shape)
@@ -297,7 +297,7 @@ def _print_start(run, mid: int) -> None:
 def _compare(args) -> int:
     import keras
 
-    from keras_inits import compare as experiment
+    from keras_inits.diagnostics import compare as experiment
     from keras_inits._registry import lookup
     from keras_inits._capture import table
 

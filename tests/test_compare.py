@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import keras_inits
-from keras_inits import compare
+from keras_inits.diagnostics import compare
 
 
 @pytest.fixture(scope="module")

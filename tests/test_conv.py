@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import keras_inits
-from keras_inits.conv import centre_mask
+from keras_inits.schemes.conv import centre_mask
 from tests.conftest import to_numpy
 
 CONV_LAYERS = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import keras_inits
 from keras_inits import _checks
 from keras_inits._registry import lookup
-from keras_inits.variance import TRUNCATED_STD
+from keras_inits.schemes.variance import TRUNCATED_STD
 from tests.conftest import FLOAT_DTYPES, realized_dtype, to_numpy
 
 MAX_SIZE = 4096

@@ -19,7 +19,7 @@ from keras import ops
 
 from keras_inits import _capture
 from keras_inits._sampling import compute_dtype, orthogonal
-from keras_inits.orthogonal import Orthogonal
+from keras_inits.schemes.orthogonal import Orthogonal
 
 #: The layer types LSUV rescales (subclasses included).
 HANDLED = (

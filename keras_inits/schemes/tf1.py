@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from keras_inits import _checks, _sampling
 from keras_inits._registry import register
-from keras_inits.variance import TRUNCATED_STD, VarianceScaling
+from keras_inits.schemes.variance import TRUNCATED_STD, VarianceScaling
 
 TF1Mode = Literal["FAN_IN", "FAN_OUT", "FAN_AVG"]
 TF1_MODES = ("FAN_AVG", "FAN_IN", "FAN_OUT")

@@ -19,9 +19,9 @@ import numpy as np
 
 from keras_inits._registry import lookup
 from keras_inits.base import RandomInitializer
-from keras_inits.diagnostics import propagation_report
-from keras_inits.lsuv import lsuv
-from keras_inits.orthogonal import Orthogonal
+from keras_inits.diagnostics.propagation import propagation_report
+from keras_inits.model.lsuv import lsuv
+from keras_inits.schemes.orthogonal import Orthogonal
 
 LSUV = "lsuv"  # not a registered initializer: orthonormal init, then `lsuv` on a batch
 
@@ -196,7 +196,7 @@ def compare(
 
 def plot(runs: Sequence[Run], path, title: str = "") -> str:
     """Two panels: activation std against depth at initialization, and loss against epoch."""
-    from keras_inits.diagnostics import _log_line, _pyplot
+    from keras_inits.diagnostics.propagation import _log_line, _pyplot
 
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))

@@ -46,7 +46,7 @@ class ZerO(Initializer):
       (its rows are orthogonal when `n = p`), so the input spreads over all outputs and no
       direction is lost, where a partial identity would leave `n - m` outputs dead.
     - Conv kernels `(*kernel, m, n)`: that matrix at the centre tap `(k - 1) // 2` of each axis
-      (see `keras_inits.conv`), zeros elsewhere.
+      (see `keras_inits.schemes.conv`), zeros elsewhere.
 
     This is the paper's Algorithm 1 (for the torch `(out, in)` matrix, transposed; the Hadamard
     block is symmetric) and Algorithm 2 for convolutions, whose reference code puts the matrix

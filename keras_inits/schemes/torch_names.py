@@ -17,7 +17,7 @@ from typing import Literal
 from keras_inits import _checks
 from keras_inits._registry import register
 from keras_inits.gains import _canonical, calculate_gain
-from keras_inits.variance import VarianceScaling
+from keras_inits.schemes.variance import VarianceScaling
 
 TorchMode = Literal["fan_in", "fan_out"]
 TORCH_MODES = ("fan_in", "fan_out")
