@@ -20,6 +20,7 @@ from keras_inits.schemes.depth import DepthScaled
 from keras_inits.diagnostics.propagation import PropagationReport, propagation_report
 from keras_inits.gains import calculate_gain
 from keras_inits.model.lsuv import LSUVReport, lsuv
+from keras_inits.model.policy import InitMap, InitReport, apply
 from keras_inits.schemes.orthogonal import BlockOrthogonal, Orthogonal
 from keras_inits.schemes.random import RandomNormal, RandomUniform, TruncatedNormal
 from keras_inits.schemes.sparse import Sparse
@@ -59,6 +60,8 @@ __all__ = [
     "HeNormal",
     "HeUniform",
     "Identity",
+    "InitMap",
+    "InitReport",
     "Initializer",
     "KaimingNormal",
     "KaimingUniform",
@@ -82,6 +85,7 @@ __all__ = [
     "XavierUniform",
     "ZerO",
     "Zeros",
+    "apply",
     "calculate_gain",
     "compute_fans",
     "deserialize",

@@ -1,0 +1,702 @@
+"""Declarative initialization of whole models: `InitMap` policies and `apply`.
+
+An `InitMap` says which initializer each variable of a model gets; `apply` draws those values
+and assigns them to the model's existing variables, in place.
+
+Resolution of a variable (`variable.path`, its owning layer, `variable.name`):
+
+1. Path keys (strings) win over layer-class keys, because a path names one place in one model.
+   A key equal to the path wins first; then each string key is tried as a regex with
+   `re.search`, in insertion order; the first match wins.
+2. Then layer-class keys. The layers that contain the variable are tried from the outermost
+   (the model passed in) to the one that owns it, so a container narrows the context
+   (`{Dense: ..., MultiHeadAttention: ...}` gives MultiHeadAttention's rule to the Dense-like
+   projections inside it). For each layer, its class and then its base classes (the MRO, most
+   specific first) are looked up; a class key matches when its dict names the variable's
+   `name` ("kernel", "bias", "gamma", "recurrent_kernel", "embeddings", "moving_mean", ...).
+3. A value of None means "leave this variable alone"; it still ends the search.
+
+BatchNormalization's moving statistics (`moving_mean`, `moving_variance`) are only reached by a
+key that names them: a string key containing the variable's name, or a class key whose dict
+has it. A catch-all regex such as `".*"` does not reset them.
+
+Context-aware initializers (the `bind` protocol): after its seed is set (see `apply`), an
+initializer that has a method `bind(layer, variable)` is called with the variable's owning
+layer and the variable, and the initializer it returns is used for that variable. This lets an
+initializer depend on more than the shape, e.g. torch's bias law `U(±1/√fan_in)` with the
+fan_in of the layer's kernel. `bind` should keep the seed it was given.
+
+All or nothing: `apply` resolves, binds and checks (shape, dtype, value range, with each
+initializer's own checks) every variable before it assigns anything. Values are then drawn and
+assigned one variable at a time, so memory beyond the model stays about twice its largest
+variable. Before each assignment the variable's old value is appended to an anonymous temporary
+file (one variable in memory at a time), and if anything still fails mid-way (an error raised
+by a callable that could not be checked in advance, KeyboardInterrupt, out of memory), every
+variable already assigned is restored from that file before the error propagates. A journal on
+disk costs one sequential write of the model (measured in `benchmarks/RESULTS.md`, section
+"model-init") and keeps the restore possible without doubling the model in memory.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import copy
+import dataclasses
+import inspect
+import math
+import random
+import re
+import tempfile
+from typing import Any, Iterator, Mapping
+
+import keras
+import numpy as np
+
+from keras_inits import _capture, _checks, _registry, _seeds, base
+
+#: Variables that only a key naming them resets.
+MOVING_STATISTICS = frozenset({"moving_mean", "moving_variance"})
+#: From this many planned variables on, `verbose=1` shows a progress bar.
+PROGRESS_MIN = 20
+
+
+# ---------------------------------------------------------------------------------------------
+# InitMap
+
+
+@keras.saving.register_keras_serializable(package=_registry.PACKAGE)
+class InitMap(collections.abc.MutableMapping):
+    """A declarative initialization policy: which initializer each variable of a model gets.
+
+    An ordered dict whose keys are variable-path regexes (strings) or layer classes, in the
+    spirit of `keras.distribution.LayoutMap`. Overlapping keys are allowed: the first match wins
+    (the rules are in this module's docstring), so put specific keys first:
+
+    - `"dense_3/kernel"`: the exact path `variable.path`, tried before any regex;
+    - `r"head/.*"`: a regex, matched with `re.search` against `variable.path`;
+    - `keras.layers.Dense`: a dict `{weight_name: initializer}` for that class and its
+      subclasses, `weight_name` being `variable.name` within the layer ("kernel", "bias").
+
+    Path keys win over class keys. Values are anything `keras_inits.get` accepts (a name, a
+    config dict, a class, an instance, a function `(shape, dtype) -> tensor`), or None to leave
+    the variable alone.
+
+    Args:
+        mapping: a dict or an iterable of `(key, value)` pairs (or another InitMap), inserted in
+            order. Default: empty.
+
+    Example:
+
+    >>> policy = keras_inits.InitMap({
+    ...     "head/kernel": "zeros",                          # one variable
+    ...     keras.layers.Dense: {"kernel": "he_normal", "bias": "zeros"},
+    ...     keras.layers.LayerNormalization: {"gamma": "ones", "beta": "zeros"},
+    ... })
+    >>> policy[r"embedding.*"] = keras_inits.TruncatedNormal(stddev=0.02)
+    >>> keras_inits.apply(model, policy, seed=0)
+
+    Reference: AllenNLP's `InitializerApplicator` (regexes tried in order, first match wins).
+    """
+
+    def __init__(self, mapping: Mapping | collections.abc.Iterable | None = None):
+        self._entries: dict[Any, Any] = {}
+        self._regexes: dict[str, re.Pattern] = {}
+        if mapping is None:
+            return
+        items = mapping.items() if isinstance(mapping, Mapping) else mapping
+        if isinstance(mapping, (str, bytes)) or not isinstance(items, collections.abc.Iterable):
+            raise TypeError(
+                "Argument `mapping` must be None, a dict or an iterable of (key, value) pairs. "
+                f"Received: mapping={mapping!r}"
+            )
+        for item in items:
+            if not (isinstance(item, (tuple, list)) and len(item) == 2):
+                raise TypeError(
+                    "Argument `mapping` must be None, a dict or an iterable of (key, value) "
+                    f"pairs. Received an item {item!r} in mapping={mapping!r}"
+                )
+            self[item[0]] = item[1]
+
+    # -- the mapping ------------------------------------------------------------------------
+
+    def __setitem__(self, key, value) -> None:
+        if isinstance(key, str):
+            try:
+                self._regexes[key] = re.compile(key)
+            except re.error as e:
+                raise ValueError(
+                    f"InitMap key {key!r} is not a valid regular expression ({e}). String keys "
+                    "are regexes matched against `variable.path`."
+                ) from None
+            _resolve(key, value)
+        elif inspect.isclass(key) and issubclass(key, keras.layers.Layer):
+            if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+                raise TypeError(
+                    f"InitMap key {key.__name__}: a layer-class key takes a dict "
+                    "{weight_name: initializer}, e.g. {'kernel': 'he_normal', 'bias': 'zeros'}. "
+                    f"Received: {value!r}"
+                )
+            value = dict(value)
+            for name, init in value.items():
+                _resolve(f"{key.__name__}[{name!r}]", init)
+        else:
+            raise TypeError(
+                "InitMap keys must be a string (a regex on `variable.path`) or a subclass of "
+                f"`keras.layers.Layer`. Received: key={key!r}"
+            )
+        self._entries[key] = value
+
+    def __getitem__(self, key):
+        return self._entries[key]
+
+    def __delitem__(self, key) -> None:
+        del self._entries[key]
+        self._regexes.pop(key, None)
+
+    def __iter__(self) -> Iterator:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{_key_text(k)}: {v!r}" for k, v in self._entries.items())
+        return f"InitMap({{{items}}})"
+
+    def copy(self) -> "InitMap":
+        """A shallow copy (the same values, a new ordered mapping)."""
+        return InitMap(self._entries.items())
+
+    # -- resolution -------------------------------------------------------------------------
+
+    def match(self, path: str, name: str, layers: list) -> tuple[str, Any] | None:
+        """The `(key text, value)` that decides the variable at `path`, or None.
+
+        Args:
+            path: the variable's `path`.
+            name: the variable's `name` within its layer.
+            layers: the layers containing the variable, outermost first, its owner last.
+
+        Returns:
+            The matching key as text (`"'head/kernel'"`, `"Dense['kernel']"`) and its value,
+            or None if no key matches.
+        """
+        moving = name in MOVING_STATISTICS
+
+        def reaches(key: str) -> bool:
+            return not moving or name in key
+
+        if path in self._regexes and reaches(path):
+            return repr(path), self._entries[path]
+        for key, regex in self._regexes.items():
+            if reaches(key) and regex.search(path):
+                return repr(key), self._entries[key]
+        for layer in layers:
+            for cls in type(layer).__mro__:
+                rules = self._entries.get(cls) if isinstance(cls, type) else None
+                if rules is not None and name in rules:
+                    return f"{cls.__name__}[{name!r}]", rules[name]
+        return None
+
+    # -- serialization ----------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """A JSON-serializable config: `{"entries": [[key, value], ...]}`, in order.
+
+        A string key is stored as `{"path": key}`, a class key as `{"layer": registered name}`;
+        values as Keras initializer configs. A value that is a plain function cannot be
+        serialized (TypeError naming its key).
+        """
+        entries = []
+        for key, value in self._entries.items():
+            if isinstance(key, str):
+                entries.append([{"path": key}, _value_config(repr(key), value)])
+            else:
+                rules = {
+                    n: _value_config(f"{key.__name__}[{n!r}]", v) for n, v in value.items()
+                }
+                entries.append([{"layer": keras.saving.get_registered_name(key)}, rules])
+        return {"entries": entries}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "InitMap":
+        """Rebuilds an InitMap from `get_config()`'s output.
+
+        Layer classes are looked up by their registered Keras name (Keras' own layers by class
+        name); nothing is imported.
+        """
+        if not isinstance(config, dict) or set(config) != {"entries"}:
+            raise ValueError(
+                "Argument `config` must be a dict with the one key 'entries', as `get_config()` "
+                f"returns. Received: config={config!r}"
+            )
+        policy = cls()
+        for entry in config["entries"]:
+            if not (isinstance(entry, (list, tuple)) and len(entry) == 2
+                    and isinstance(entry[0], dict) and len(entry[0]) == 1):
+                raise ValueError(
+                    "Each InitMap config entry must be [{'path': regex} or {'layer': name}, "
+                    f"value]. Received: {entry!r}"
+                )
+            (kind, name), value = next(iter(entry[0].items())), entry[1]
+            if kind == "path":
+                policy[name] = value
+            elif kind == "layer":
+                policy[_layer_class(name)] = value
+            else:
+                raise ValueError(
+                    f"An InitMap config key must be 'path' or 'layer'. Received: {kind!r}"
+                )
+        return policy
+
+
+def _key_text(key) -> str:
+    return repr(key) if isinstance(key, str) else key.__name__
+
+
+def _resolve(where: str, value):
+    """`keras_inits.get(value)`, with errors that name the key."""
+    try:
+        return _registry.get(value)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"InitMap key {where}: {e}") from None
+
+
+def _value_config(where: str, value):
+    if value is None or isinstance(value, (str, dict)):
+        return value
+    if isinstance(value, keras.initializers.Initializer) or inspect.isclass(value):
+        return _registry.serialize(_registry.get(value))
+    raise TypeError(
+        f"InitMap key {where}: only None, names, config dicts and initializer instances or "
+        f"classes can be serialized. Received: {value!r}"
+    )
+
+
+def _layer_class(name: str) -> type:
+    cls = keras.saving.get_registered_object(name)
+    if cls is None:
+        cls = getattr(keras.layers, name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, keras.layers.Layer)):
+        raise ValueError(
+            f"InitMap config names the layer class {name!r}, which is neither one of "
+            "`keras.layers` nor registered with `keras.saving.register_keras_serializable`."
+        )
+    return cls
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+@dataclasses.dataclass
+class VariableInit:
+    """What `apply` or `reinitialize` did, or would do, to one variable.
+
+    Attributes:
+        path: the variable's path.
+        shape: its shape.
+        dtype: its dtype.
+        initializer: the initializer drawn from (its repr), empty if none.
+        key: the policy key that chose it (`"'head/kernel'"`, `"Dense['kernel']"`), or for
+            `reinitialize` where its initializer came from; empty if none.
+        status: "assigned", "dry run" (would be assigned), "skipped" or "unmatched".
+        reason: why it was skipped, empty otherwise.
+    """
+
+    path: str
+    shape: tuple
+    dtype: str
+    initializer: str = ""
+    key: str = ""
+    status: str = "unmatched"
+    reason: str = ""
+
+
+class InitReport(_capture.LayerTable):
+    """The per-variable result of `apply` / `reinitialize`, in the model's variable order.
+
+    Iterate over it, index it by position or variable path, print it (an aligned table) or call
+    `to_list()` for dicts. `unmatched` lists the paths no key matched.
+    """
+
+    def __init__(self, variables: list[VariableInit], dry_run: bool = False):
+        super().__init__(variables)
+        self.dry_run = dry_run
+
+    def __getitem__(self, key: int | str) -> VariableInit:
+        if isinstance(key, str):
+            for entry in self.layers:
+                if entry.path == key:
+                    return entry
+            raise KeyError(f"No variable with path {key!r} in the report.")
+        return self.layers[key]
+
+    def _with(self, status: str) -> list[VariableInit]:
+        return [entry for entry in self.layers if entry.status == status]
+
+    @property
+    def planned(self) -> list[VariableInit]:
+        """The variables that were assigned (or, in a dry run, would be)."""
+        return self._with("dry run" if self.dry_run else "assigned")
+
+    @property
+    def skipped(self) -> list[VariableInit]:
+        """The variables left alone, each with its `reason`."""
+        return self._with("skipped")
+
+    @property
+    def unmatched(self) -> list[str]:
+        """The paths of the variables that no key matched (left alone)."""
+        return [entry.path for entry in self._with("unmatched")]
+
+    def __str__(self) -> str:
+        headers = ["variable", "shape", "dtype", "initializer", "key", "status"]
+        rows = [
+            [e.path, "x".join(map(str, e.shape)) or "()", e.dtype, e.initializer or None,
+             e.key or None, f"{e.status}: {e.reason}" if e.reason else e.status]
+            for e in self.layers
+        ]
+        verb = "would assign" if self.dry_run else "assigned"
+        title = (f"{verb} {len(self.planned)} variables, skipped {len(self.skipped)}, "
+                 f"unmatched {len(self.unmatched)}")
+        return title + "\n" + _capture.table(headers, rows)
+
+    def __repr__(self) -> str:
+        return (f"<InitReport: {len(self.planned)} {'planned' if self.dry_run else 'assigned'}, "
+                f"{len(self.skipped)} skipped, {len(self.unmatched)} unmatched>")
+
+
+# ---------------------------------------------------------------------------------------------
+# Walking a model
+
+
+@dataclasses.dataclass
+class Step:
+    """One variable of a plan: where it lives, its report row and the initializer to draw."""
+
+    variable: Any
+    layers: list  # outermost first, the owner last
+    entry: VariableInit
+    initializer: Any = None
+
+
+def variables_of(root) -> list[Step]:
+    """Every variable of `root` (weights and seed states, each once), with its layer chain."""
+    steps: list[Step] = []
+    seen: set[int] = set()
+
+    def visit(layer, chain):
+        chain = chain + [layer]
+        own = layer._trainable_variables + layer._non_trainable_variables
+        own += [generator.state for generator in layer._seed_generators]
+        for variable in own:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                entry = VariableInit(variable.path, tuple(variable.shape),
+                                     keras.backend.standardize_dtype(variable.dtype))
+                steps.append(Step(variable, chain, entry))
+        for sublayer in layer._layers:
+            visit(sublayer, chain)
+
+    visit(root, [])
+    return steps
+
+
+def skip_reason(step: Step, include_frozen: bool) -> str:
+    """Why `apply` and `reinitialize` leave this variable alone whatever the policy, or ''."""
+    dtype = step.entry.dtype
+    if "float" not in dtype:
+        return f"not floating point ({dtype})"
+    owner = step.layers[-1]
+    mode = getattr(owner, "quantization_mode", None)
+    if mode is not None:
+        return f"quantized layer ({mode})"
+    if not include_frozen:
+        frozen = [layer.name for layer in step.layers if not layer.trainable]
+        if frozen:
+            return f"frozen layer {frozen[0]!r} (pass include_frozen=True)"
+    return ""
+
+
+def check_target(model_or_layer) -> None:
+    """TypeError for a non-layer, ValueError for an unbuilt one."""
+    if not isinstance(model_or_layer, keras.layers.Layer):
+        raise TypeError(
+            "Argument `model_or_layer` must be a `keras.Model` or a `keras.layers.Layer`. "
+            f"Received: model_or_layer={model_or_layer!r}"
+        )
+    if not model_or_layer.built:
+        raise ValueError(
+            "Argument `model_or_layer` must be built (call it on data, or give it an Input) so "
+            f"that its variables exist. Received: model_or_layer={model_or_layer!r} (not built)"
+        )
+
+
+def check_seed(seed) -> int:
+    """The base seed of a pass: `seed` itself, or a fresh random one for None."""
+    if seed is None:
+        return random.SystemRandom().randint(1, (1 << _seeds.SEED_BITS) - 1)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"Argument `seed` must be None or an int. Received: seed={seed!r}")
+    if not 0 <= seed <= _checks.SEED_MAX:
+        raise ValueError(
+            f"Argument `seed` must be None or an int in [0, {_checks.SEED_MAX}]. "
+            f"Received: seed={seed!r}"
+        )
+    return int(seed)
+
+
+def check_flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Argument `{name}` must be a bool. Received: {name}={value!r}")
+    return bool(value)
+
+
+def check_verbose(verbose) -> int:
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(
+            f"Argument `verbose` must be one of [0, 1, 2]. Received: verbose={verbose!r}"
+        )
+    return verbose
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-variable initializers: seed, bind, check
+
+
+def reseeded(initializer, seed: int):
+    """A copy of `initializer` drawing from `seed`; an initializer without `seed` as is."""
+    if not hasattr(initializer, "seed") or not hasattr(initializer, "get_config"):
+        return initializer
+    config = initializer.get_config()
+    if "seed" in config:
+        return type(initializer).from_config({**config, "seed": seed})
+    clone = copy.copy(initializer)
+    clone.seed = seed
+    return clone
+
+
+def bound(initializer, step: Step):
+    """The bind protocol (module docstring): `initializer.bind(layer, variable)` if it has one."""
+    bind = getattr(initializer, "bind", None)
+    if not callable(bind):
+        return initializer
+    result = bind(step.layers[-1], step.variable)
+    if not callable(result):
+        raise TypeError(
+            f"{initializer!r}.bind(layer, variable) must return an initializer. "
+            f"Received: {result!r} for variable {step.entry.path!r}"
+        )
+    return result
+
+
+def check_fits(initializer, step: Step) -> None:
+    """The checks `Initializer.__call__` makes, without drawing (other callables: none)."""
+    if not isinstance(initializer, base.Initializer):
+        return
+    shape, dtype = base._checked_shape_dtype(type(initializer), step.entry.shape,
+                                             step.entry.dtype)
+    initializer._check_shape(shape)
+    if math.prod(shape):
+        _checks.value_range(initializer, shape, dtype)
+
+
+def prepare(step: Step, initializer, key: str, seed: int) -> None:
+    """Seeds, binds and checks `initializer` for `step`; fills the step's report row.
+
+    Raises the initializer's own ValueError/TypeError, naming the key and the variable.
+    """
+    entry = step.entry
+    try:
+        initializer = bound(reseeded(initializer, _seeds.path_seed(seed, entry.path)), step)
+        check_fits(initializer, step)
+    except (ValueError, TypeError) as e:
+        raise type(e)(
+            f"{key} gives {initializer!r} for variable {entry.path!r} (shape {entry.shape}, "
+            f"dtype {entry.dtype}), which it cannot fill: {e}"
+        ) from None
+    step.initializer = initializer
+    entry.initializer, entry.key = repr(initializer), key
+
+
+# ---------------------------------------------------------------------------------------------
+# Executing a plan
+
+
+class Journal:
+    """Old values of the variables assigned so far, in an anonymous temporary file.
+
+    One variable is in memory at a time; `restore()` writes them all back, last first.
+    """
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile()
+        self._saved: list[tuple[Any, int, np.dtype, tuple]] = []
+
+    def save(self, variable) -> None:
+        array = np.ascontiguousarray(keras.ops.convert_to_numpy(variable.value))
+        self._saved.append((variable, self._file.tell(), array.dtype, array.shape))
+        self._file.write(array.reshape(-1).view(np.uint8).data)
+
+    def restore(self) -> None:
+        for variable, offset, dtype, shape in reversed(self._saved):
+            self._file.seek(offset)
+            size = math.prod(shape) * dtype.itemsize
+            variable.assign(np.frombuffer(self._file.read(size), dtype).reshape(shape))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def draw(initializer, variable):
+    """`initializer(shape, dtype)`, laid out as the variable is under `keras.distribution`.
+
+    A keras_inits initializer takes the variable's layout, so each device generates only its
+    shard (README, "Scaling out"); other callables draw in full and `assign` distributes.
+    """
+    shape, dtype = tuple(variable.shape), variable.dtype
+    layout = getattr(variable, "_layout", None)
+    if layout is not None and isinstance(initializer, base.Initializer):
+        return initializer(shape, dtype=dtype, layout=layout)
+    return initializer(shape, dtype=dtype)
+
+
+def execute(steps: list[Step], verbose: int) -> None:
+    """Draws and assigns each planned step, one at a time; all or nothing (module docstring)."""
+    planned = [step for step in steps if step.initializer is not None]
+    progbar = None
+    if verbose and len(planned) > PROGRESS_MIN:
+        progbar = keras.utils.Progbar(len(planned), verbose=verbose)
+    journal = Journal()
+    try:
+        for done, step in enumerate(planned, 1):
+            value = draw(step.initializer, step.variable)
+            journal.save(step.variable)
+            step.variable.assign(value)
+            del value
+            step.entry.status = "assigned"
+            if progbar is not None:
+                progbar.update(done)
+    except BaseException:
+        journal.restore()
+        for step in planned:
+            step.entry.status = "dry run"
+        raise
+    finally:
+        journal.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# apply
+
+
+def as_policy(policy) -> InitMap:
+    """An InitMap from an InitMap, a dict or a preset name."""
+    if isinstance(policy, InitMap):
+        return policy
+    if isinstance(policy, Mapping):
+        return InitMap(policy)
+    if isinstance(policy, str):
+        try:
+            from keras_inits.model import presets
+        except ImportError:
+            raise ValueError(
+                f"Argument `policy` names a preset, but no presets are installed. "
+                f"Received: policy={policy!r}"
+            ) from None
+        preset = presets.get_preset(policy)
+        return preset if isinstance(preset, InitMap) else InitMap(preset)
+    raise TypeError(
+        "Argument `policy` must be an InitMap, a dict or a preset name. "
+        f"Received: policy={policy!r}"
+    )
+
+
+def plan(model_or_layer, policy: InitMap, seed: int, include_frozen: bool) -> list[Step]:
+    """Every variable resolved, seeded, bound and checked; nothing is drawn."""
+    steps = variables_of(model_or_layer)
+    resolved: dict[str, Any] = {}  # one instance per key and value, reseeded per variable
+    for step in steps:
+        entry = step.entry
+        entry.reason = skip_reason(step, include_frozen)
+        if entry.reason:
+            entry.status = "skipped"
+            continue
+        found = policy.match(entry.path, step.variable.name, step.layers)
+        if found is None:
+            if step.variable.name in MOVING_STATISTICS:
+                entry.status = "skipped"
+                entry.reason = "moving statistic: only a key that names it resets it"
+            continue
+        key, value = found
+        if value is None:
+            entry.status, entry.key, entry.reason = "skipped", key, "the policy leaves it alone"
+            continue
+        if key not in resolved:
+            resolved[key] = _resolve(key, value)
+        prepare(step, resolved[key], key, seed)
+        entry.status = "dry run"
+    return steps
+
+
+def apply(
+    model_or_layer: keras.layers.Layer,
+    policy: InitMap | Mapping | str,
+    *,
+    seed: int | None = None,
+    dry_run: bool = False,
+    include_frozen: bool = False,
+    verbose: int = 1,
+) -> InitReport:
+    """Assigns new values to a built model's variables, as `policy` says, in place.
+
+    Each variable `v` that a key matches is drawn from that key's initializer, copied with the
+    seed `path_seed(seed, v.path)` (`keras_inits._seeds.path_seed`): every variable has its own
+    stream, which depends on the base seed and its path only, and the values' own seeds are
+    replaced. Keras' built-in initializers are replaced by this package's counterparts first.
+    The resolution rules, the `bind(layer, variable)` protocol and the all-or-nothing
+    guarantee are in the module docstring of `keras_inits.model.policy`.
+
+    Variables are assigned in place (`variable.assign`), so optimizer slots, compiled train
+    functions and saving keep working. Left alone, and reported as skipped: non-float variables
+    (int8 quantized kernels, seed states, counters), quantized layers, frozen layers (unless
+    `include_frozen`), BatchNormalization's moving statistics unless a key names them, and
+    variables whose key maps to None. Under `keras.distribution` (JAX), each variable is drawn
+    with its own layout, each device generating only its shard.
+
+    Args:
+        model_or_layer: a built `keras.Model` or `keras.layers.Layer`.
+        policy: an `InitMap`, a dict (converted to one) or a preset name (`"torch"`, ...).
+        seed: base seed, an int in [0, 2**32 - 1]; None (default) draws one at random per call.
+        dry_run: if True, assign nothing and return the plan (default False).
+        include_frozen: also re-initialize layers with `trainable=False` (default False).
+        verbose: 0 silent, 1 (default) a progress bar for more than 20 variables, 2 one line.
+
+    Returns:
+        An `InitReport`: per variable, its path, shape, dtype, initializer, the key that chose
+        it and its status ("assigned", "dry run", "skipped" with the reason, "unmatched");
+        `report.unmatched` lists the paths no key matched.
+
+    Example:
+
+    >>> model = keras.applications.ResNet50(weights=None)
+    >>> report = keras_inits.apply(model, {
+    ...     keras.layers.Conv2D: {"kernel": "kaiming_normal"},
+    ...     "predictions/kernel": "zeros",
+    ... }, seed=0)
+    >>> print(report)
+
+    Reference: AllenNLP's `InitializerApplicator`; the request for a re-initialization API in
+    keras-team/keras #341 and #609.
+    """
+    check_target(model_or_layer)
+    policy = as_policy(policy)
+    base_seed = check_seed(seed)
+    dry_run = check_flag("dry_run", dry_run)
+    include_frozen = check_flag("include_frozen", include_frozen)
+    verbose = check_verbose(verbose)
+    steps = plan(model_or_layer, policy, base_seed, include_frozen)
+    if not dry_run:
+        execute(steps, verbose)
+    return InitReport([step.entry for step in steps], dry_run=dry_run)
