@@ -16,11 +16,14 @@ from keras_inits._registry import (
 from keras_inits.base import Initializer, RandomInitializer
 from keras_inits.schemes.constant import Constant, Identity, Ones, Zeros
 from keras_inits.schemes.conv import ConvolutionOrthogonal, DeltaOrthogonal, Dirac
+from keras_inits.schemes.critical import CriticalBias, CriticalInit
 from keras_inits.schemes.depth import DepthScaled
 from keras_inits.diagnostics.propagation import PropagationReport, propagation_report
+from keras_inits.diagnostics import meanfield
 from keras_inits.gains import calculate_gain
 from keras_inits.model.lsuv import LSUVReport, lsuv
 from keras_inits.model.policy import InitMap, InitReport, apply
+from keras_inits.model.reinit import reinitialize
 from keras_inits.schemes.orthogonal import BlockOrthogonal, Orthogonal
 from keras_inits.schemes.random import RandomNormal, RandomUniform, TruncatedNormal
 from keras_inits.schemes.sparse import Sparse
@@ -52,6 +55,8 @@ __all__ = [
     "Caffe",
     "Constant",
     "ConvolutionOrthogonal",
+    "CriticalBias",
+    "CriticalInit",
     "DeltaOrthogonal",
     "DepthScaled",
     "Dirac",
@@ -91,9 +96,11 @@ __all__ = [
     "deserialize",
     "get",
     "lsuv",
+    "meanfield",
     "names",
     "override_keras_names",
     "propagation_report",
+    "reinitialize",
     "serialize",
     "variance_scaling_initializer",
     "xavier_initializer",

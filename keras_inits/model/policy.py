@@ -502,14 +502,17 @@ def check_fits(initializer, step: Step) -> None:
         _checks.value_range(initializer, shape, dtype)
 
 
-def prepare(step: Step, initializer, key: str, seed: int) -> None:
-    """Seeds, binds and checks `initializer` for `step`; fills the step's report row.
+def prepare(step: Step, initializer, key: str, seed: int | None) -> None:
+    """Seeds (unless `seed` is None), binds and checks `initializer` for `step`; fills the
+    step's report row.
 
     Raises the initializer's own ValueError/TypeError, naming the key and the variable.
     """
     entry = step.entry
     try:
-        initializer = bound(reseeded(initializer, _seeds.path_seed(seed, entry.path)), step)
+        if seed is not None:
+            initializer = reseeded(initializer, _seeds.path_seed(seed, entry.path))
+        initializer = bound(initializer, step)
         check_fits(initializer, step)
     except (ValueError, TypeError) as e:
         raise type(e)(
@@ -517,7 +520,19 @@ def prepare(step: Step, initializer, key: str, seed: int) -> None:
             f"dtype {entry.dtype}), which it cannot fill: {e}"
         ) from None
     step.initializer = initializer
-    entry.initializer, entry.key = repr(initializer), key
+    entry.initializer, entry.key = describe(initializer), key
+
+
+def describe(initializer) -> str:
+    """`Name(arg=value, ...)` from an initializer's config (Keras' own have no useful repr);
+    a function's qualified name."""
+    if isinstance(initializer, base.Initializer):
+        return repr(initializer)
+    get_config = getattr(initializer, "get_config", None)
+    if callable(get_config):
+        args = ", ".join(f"{k}={v!r}" for k, v in get_config().items())
+        return f"{type(initializer).__name__}({args})"
+    return getattr(initializer, "__qualname__", None) or repr(initializer)
 
 
 # ---------------------------------------------------------------------------------------------
