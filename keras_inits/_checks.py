@@ -9,14 +9,23 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import keras
 import numpy as np
 
 FLOAT_DTYPES = ("bfloat16", "float16", "float32", "float64")
 INT_DTYPES = (
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
 )
 #: The largest finite value of each float dtype (numpy has no bfloat16).
 FLOAT_MAX = {
@@ -42,9 +51,7 @@ def real(name: str, value: Any, *, positive: bool = False, nonnegative: bool = F
     if isinstance(value, (np.ndarray, np.generic)):
         # np.str_, np.complex128, np.datetime64, ... are np.generic but not real numbers.
         if value.ndim != 0 or value.dtype.kind not in "iuf":
-            raise TypeError(
-                f"Argument `{name}` must be a real scalar. Received: {name}={value!r}"
-            )
+            raise TypeError(f"Argument `{name}` must be a real scalar. Received: {name}={value!r}")
     received = value
     try:
         value = float(value)
@@ -54,27 +61,35 @@ def real(name: str, value: Any, *, positive: bool = False, nonnegative: bool = F
         ) from None
     if not math.isfinite(value):
         raise ValueError(f"Argument `{name}` must be finite. Received: {name}={received!r}")
-    if positive and value <= 0:
-        raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={received!r}")
+    if positive and value <= 0:  # Keras' wording (VarianceScaling's scale), then ours
+        raise ValueError(
+            f"Argument `{name}` must be positive float. Allowed: > 0. Received: {name}={received!r}"
+        )
     if nonnegative and value < 0:
         raise ValueError(f"Argument `{name}` must be >= 0. Received: {name}={received!r}")
     return value
 
 
-def choice(name: str, value: Any, allowed: Iterable[str], *, received: Any = None) -> str:
+def choice(
+    name: str, value: Any, allowed: Iterable[str], *, received: Any = None, keras: str = ""
+) -> str:
     """Returns `value` if it is one of `allowed`, else raises naming `name`.
 
     `received` is the value as the caller passed it, for the message, when `value` is a
-    normalized form of it (e.g. upper-cased).
+    normalized form of it (e.g. upper-cased). `keras` is the message Keras' built-in raises for
+    the same value: ours starts with it, so code matching Keras' wording keeps working.
     """
     allowed = sorted(allowed)
     shown = value if received is None else received
     if not isinstance(value, str):
         raise TypeError(
-            f"Argument `{name}` must be a string, one of {allowed}. Received: {name}={shown!r}"
+            f"{keras}Argument `{name}` must be a string, one of {allowed}. "
+            f"Received: {name}={shown!r}"
         )
     if value not in allowed:
-        raise ValueError(f"Argument `{name}` must be one of {allowed}. Received: {name}={shown!r}")
+        raise ValueError(
+            f"{keras}Argument `{name}` must be one of {allowed}. Received: {name}={shown!r}"
+        )
     return value
 
 
@@ -125,7 +140,8 @@ def seed(value: Any) -> Any:
                 f"backend accepts). Received: seed={value!r}"
             )
         return int(value)
-    raise TypeError(
+    raise TypeError(  # Keras' wording, then ours
+        "`seed` argument should be an instance of `keras.random.SeedGenerator()` or an integer. "
         "Argument `seed` must be None, an int or a `keras.random.SeedGenerator`. "
         f"Received: seed={value!r}"
     )
@@ -169,9 +185,7 @@ def shape(owner: str, value: Any) -> tuple[int, ...]:
                 f"`{owner}` needs `shape` as a tuple of ints. Received: shape={value!r}"
             )
         if d < 0:
-            raise ValueError(
-                f"`{owner}` needs non-negative dimensions. Received: shape={value!r}"
-            )
+            raise ValueError(f"`{owner}` needs non-negative dimensions. Received: shape={value!r}")
     return tuple(int(d) for d in dims)
 
 
@@ -192,15 +206,26 @@ def dtype(owner: str, value: Any, *, allow_int: bool = False) -> str:
     return name
 
 
-def rank(owner: str, shape_: tuple[int, ...], *, minimum: int = 0, exact: int | None = None):
+def rank(
+    owner: str,
+    shape_: tuple[int, ...],
+    *,
+    minimum: int = 0,
+    exact: int | None = None,
+    keras: str = "",
+) -> None:
+    """Raises ValueError unless `shape_` has rank `exact` (if given) and at least `minimum`.
+
+    `keras` is the sentence Keras' built-in raises for the same shape: ours starts with it.
+    """
     if exact is not None and len(shape_) != exact:
         raise ValueError(
-            f"`{owner}` needs a tensor of rank {exact}. Received: shape={shape_} "
+            f"{keras}`{owner}` needs a tensor of rank {exact}. Received: shape={shape_} "
             f"(rank {len(shape_)})."
         )
     if len(shape_) < minimum:
         raise ValueError(
-            f"`{owner}` needs a tensor of rank >= {minimum}. Received: shape={shape_} "
+            f"{keras}`{owner}` needs a tensor of rank >= {minimum}. Received: shape={shape_} "
             f"(rank {len(shape_)})."
         )
 
@@ -276,12 +301,16 @@ def exact_in(owner: str, dtype: str, values: Any, args: dict[str, Any]) -> None:
         ok = low <= int(values) <= high
     else:
         array = np.asarray(values)
-        ok = array.size == 0 or array.dtype.kind == "b" or (
-            array.dtype.kind in "iuf"
-            and bool(np.all(np.isfinite(array)))
-            and bool(np.all(np.floor(array) == array))
-            and array.min() >= low
-            and array.max() <= high
+        ok = (
+            array.size == 0
+            or array.dtype.kind == "b"
+            or (
+                array.dtype.kind in "iuf"
+                and bool(np.all(np.isfinite(array)))
+                and bool(np.all(np.floor(array) == array))
+                and array.min() >= low
+                and array.max() <= high
+            )
         )
     if not ok:
         made = f" (the backend makes {realized} for {dtype})" if realized != dtype else ""

@@ -119,7 +119,7 @@ def test_einsum_dense_uses_einsum_fans():
     "kwargs, error, match",
     [
         ({"factor": 0.0}, ValueError, r"factor=0.0"),
-        ({"mode": "FAN_GEO"}, ValueError, r"\['FAN_AVG', 'FAN_IN', 'FAN_OUT'\]. Received: mode="),
+        ({"mode": "FAN_GEO"}, ValueError, r"\['FAN_AVG', 'FAN_GEO_AVG', 'FAN_IN', 'FAN_OUT'\]. Received: mode="),
         ({"mode": 1}, TypeError, r"mode=1"),
         ({"uniform": "yes"}, TypeError, r"uniform='yes'"),
     ],

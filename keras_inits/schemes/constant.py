@@ -88,8 +88,7 @@ class Constant(Initializer):
                 )
             if not np.all(np.isfinite(array)):
                 raise ValueError(
-                    "Argument `value` must hold finite real numbers. "
-                    f"Received: value={value!r}"
+                    f"Argument `value` must hold finite real numbers. Received: value={value!r}"
                 )
             self.value = array if array.ndim else array.item()
         else:
@@ -173,7 +172,15 @@ class Identity(Initializer):
         self.gain = _checks.real("gain", gain)
 
     def _check_shape(self, shape):
-        _checks.rank("Identity", shape, exact=2)
+        _checks.rank(
+            "Identity",
+            shape,
+            exact=2,
+            keras=(  # Keras' wording, then ours
+                "Identity matrix initializer can only be used for 2D matrices. "
+                f"Received: shape={shape} of rank {len(shape)}. "
+            ),
+        )
 
     def _generate(self, shape, dtype):
         _checks.exact_in("Identity", dtype, self.gain, {"gain": self.gain})

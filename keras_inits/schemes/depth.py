@@ -72,12 +72,15 @@ class DepthScaled(RandomInitializer):
         self.layers_per_branch = _checks.integer("layers_per_branch", layers_per_branch, minimum=2)
         seed = _checks.seed(seed)
         allowed = "an initializer (a name, a config dict, a class or an instance)"
-        if initializer is None or keras.ops.is_tensor(initializer) or isinstance(
-            initializer, (np.ndarray, np.generic, list, tuple)
+        if (
+            initializer is None
+            or keras.ops.is_tensor(initializer)
+            or isinstance(initializer, (np.ndarray, np.generic, list, tuple))
         ):
             # `get` turns arrays into fixed values, which no depth factor makes sense for.
-            raise TypeError(f"Argument `initializer` must be {allowed}. "
-                            f"Received: initializer={initializer!r}")
+            raise TypeError(
+                f"Argument `initializer` must be {allowed}. Received: initializer={initializer!r}"
+            )
         try:
             inner = get(initializer)
         except (TypeError, ValueError) as e:
@@ -101,7 +104,7 @@ class DepthScaled(RandomInitializer):
         self._init_seed = seed
         self.seed = getattr(inner, "seed", None)
 
-    def _stateless(self) -> "DepthScaled":
+    def _stateless(self) -> DepthScaled:
         # The wrapped initializer holds the generator: resolve its seed there, or a traced call
         # (the sharded path under `jax.jit`) would advance the generator inside the trace.
         inner = getattr(self.initializer, "_stateless", None)
@@ -132,8 +135,11 @@ class DepthScaled(RandomInitializer):
         if bound is None:
             return None
         return self.factor * bound[0], {
-            **bound[1], "num_layers": self.num_layers, "rule": self.rule,
-            "layers_per_branch": self.layers_per_branch}
+            **bound[1],
+            "num_layers": self.num_layers,
+            "rule": self.rule,
+            "layers_per_branch": self.layers_per_branch,
+        }
 
     def get_config(self):
         if not isinstance(self.initializer, keras.initializers.Initializer):

@@ -120,11 +120,17 @@ class TruncatedNormal(RandomInitializer):
             )
         # Phi(upper) - Phi(lower), accurate in either tail (erfc of the far side).
         if self.lower >= 0:
-            mass = 0.5 * (math.erfc(self.lower / math.sqrt(2)) - math.erfc(self.upper / math.sqrt(2)))
+            mass = 0.5 * (
+                math.erfc(self.lower / math.sqrt(2)) - math.erfc(self.upper / math.sqrt(2))
+            )
         elif self.upper <= 0:
-            mass = 0.5 * (math.erfc(-self.upper / math.sqrt(2)) - math.erfc(-self.lower / math.sqrt(2)))
+            mass = 0.5 * (
+                math.erfc(-self.upper / math.sqrt(2)) - math.erfc(-self.lower / math.sqrt(2))
+            )
         else:
-            mass = 1.0 - 0.5 * (math.erfc(-self.lower / math.sqrt(2)) + math.erfc(self.upper / math.sqrt(2)))
+            mass = 1.0 - 0.5 * (
+                math.erfc(-self.lower / math.sqrt(2)) + math.erfc(self.upper / math.sqrt(2))
+            )
         if mass < 1e-4:
             raise ValueError(
                 "Arguments `lower` and `upper` must keep at least 1e-4 of the normal's mass "

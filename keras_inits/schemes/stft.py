@@ -7,7 +7,7 @@ import math
 import numpy as np
 from keras import ops
 
-from keras_inits import _checks
+from keras_inits import _checks, _optional
 from keras_inits._registry import register
 from keras_inits.base import Initializer
 
@@ -16,11 +16,8 @@ SCALINGS = ("density", "spectrum")
 
 
 def _get_window(window: str, length: int, periodic: bool) -> np.ndarray:
-    try:
-        from scipy.signal import get_window
-    except ImportError as e:  # pragma: no cover - scipy is in the test environment
-        raise ImportError("`STFT` with a named window needs scipy: pip install scipy") from e
-    return get_window(window, length, fftbins=periodic)
+    signal = _optional.require("scipy.signal", "stft", f"`STFT` with window={window!r}")
+    return signal.get_window(window, length, fftbins=periodic)
 
 
 @register("STFTInitializer")
@@ -47,18 +44,29 @@ class STFT(Initializer):
     example_shapes = ((16, 1, 9), (8, 1, 5))
 
     def __init__(self, side="real", window="hann", scaling="density", periodic=False):
-        self.side = _checks.choice("side", side, SIDES)
+        # Each error starts with Keras' own wording for the same value.
+        self.side = _checks.choice(
+            "side", side, SIDES, keras=f"side should be 'real' or 'imag', not {side}. "
+        )
         if scaling is not None:
-            _checks.choice("scaling", scaling, SCALINGS)
+            _checks.choice(
+                "scaling",
+                scaling,
+                SCALINGS,
+                keras=(
+                    "Scaling is invalid, it must be `None`, 'density' or 'spectrum'. "
+                    f"Received scaling={scaling}. "
+                ),
+            )
         self.scaling = scaling
         self.periodic = _checks.boolean("periodic", periodic)
         if isinstance(window, str):
             try:
                 _get_window(window, 1, self.periodic)
             except ValueError as e:
-                raise ValueError(
-                    "Argument `window` must name a window in `scipy.signal.windows`. "
-                    f"Received: window={window!r} ({e})"
+                raise ValueError(  # scipy's message (what Keras raises), then ours
+                    f"{e} Argument `window` must name a window in `scipy.signal.windows`. "
+                    f"Received: window={window!r}"
                 ) from None
         elif window is not None:
             try:
@@ -95,7 +103,9 @@ class STFT(Initializer):
             )
         if self.window is not None and not isinstance(self.window, str):
             if len(self.window) != shape[0]:
-                raise ValueError(
+                raise ValueError(  # Keras' wording, then ours
+                    "The shape of `window` must be equal to [frame_length]."
+                    f"Received: window shape=({len(self.window)},). "
                     f"`STFT` window has length {len(self.window)}, but shape[0] is the frame "
                     f"length. Received: shape={shape}"
                 )

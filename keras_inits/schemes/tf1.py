@@ -16,8 +16,9 @@ from keras_inits import _checks, _sampling
 from keras_inits._registry import register
 from keras_inits.schemes.variance import TRUNCATED_STD, VarianceScaling
 
-TF1Mode = Literal["FAN_IN", "FAN_OUT", "FAN_AVG"]
-TF1_MODES = ("FAN_AVG", "FAN_IN", "FAN_OUT")
+TF1Mode = Literal["FAN_IN", "FAN_OUT", "FAN_AVG", "FAN_GEO_AVG"]
+# TF1's three modes, and jax.nn.initializers' geometric mean sqrt(fan_in * fan_out).
+TF1_MODES = ("FAN_AVG", "FAN_GEO_AVG", "FAN_IN", "FAN_OUT")
 TF1_TRUNCATED_FACTOR = 1.3  # TF1's approximate std correction for the truncation at 2 std
 
 
@@ -26,13 +27,15 @@ class TF1VarianceScaling(VarianceScaling):
     """TF1 contrib variance scaling: `uniform=True`: `W ~ U[-l, l]`, `l = sqrt(3 * factor / n)`;
     `uniform=False`: `W ~ N(0, s**2)` cut at `±2s`, `s = sqrt(1.3 * factor / n)`.
 
-    `n` is fan_in, fan_out or `(fan_in + fan_out) / 2` by `mode`, with Keras' (and TF1's) fans.
+    `n` is fan_in, fan_out, `(fan_in + fan_out) / 2` or `sqrt(fan_in * fan_out)` by `mode`,
+    with Keras' (and TF1's) fans.
     A `VarianceScaling` subclass, so EinsumDense computes einsum-aware fans for it;
     `variance(shape)` is the weights' actual variance.
 
     Args:
         factor: positive multiplicative factor (default 2.0).
-        mode: `"FAN_IN"` (default), `"FAN_OUT"` or `"FAN_AVG"` (case-insensitive).
+        mode: `"FAN_IN"` (default), `"FAN_OUT"`, `"FAN_AVG"` or `"FAN_GEO_AVG"`
+            (`sqrt(fan_in * fan_out)`, as jax.nn.initializers; case-insensitive).
         uniform: uniform if True, else truncated normal (default False).
         seed: None, an int or a `keras.random.SeedGenerator` (see the README's "Seeding").
         input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
@@ -56,8 +59,9 @@ class TF1VarianceScaling(VarianceScaling):
         output_axes=None,
     ):
         self.factor = _checks.real("factor", factor, positive=True)
-        _checks.choice("mode", mode.upper() if isinstance(mode, str) else mode, TF1_MODES,
-                       received=mode)
+        _checks.choice(
+            "mode", mode.upper() if isinstance(mode, str) else mode, TF1_MODES, received=mode
+        )
         mode = mode.upper()
         self.uniform = _checks.boolean("uniform", uniform)
         # `scale` makes `variance()` the actual variance of the values drawn below.

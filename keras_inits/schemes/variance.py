@@ -21,9 +21,9 @@ from keras_inits._fans import compute_fans
 from keras_inits._registry import register
 from keras_inits.base import RandomInitializer
 
-Mode = Literal["fan_in", "fan_out", "fan_avg"]
+Mode = Literal["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
 Distribution = Literal["truncated_normal", "untruncated_normal", "uniform", "normal"]
-MODES = ("fan_in", "fan_out", "fan_avg")
+MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 TRUNCATED_STD = 0.87962566103423978  # std of N(0, 1) truncated to (-2, 2)
 
@@ -33,7 +33,8 @@ class VarianceScaling(RandomInitializer, keras.initializers.VarianceScaling):
     """Variance scaling: `Var(W) = scale / n`, `n = max(1, fan)` with `fan` chosen by `mode`.
 
     - `mode="fan_in"`: `n = fan_in`; `"fan_out"`: `n = fan_out`;
-      `"fan_avg"`: `n = (fan_in + fan_out) / 2`. Fans follow `compute_fans`.
+      `"fan_avg"`: `n = (fan_in + fan_out) / 2`; `"fan_geo_avg"`: `n = sqrt(fan_in * fan_out)`
+      (as `jax.nn.initializers.variance_scaling`). Fans follow `compute_fans`.
     - `distribution="truncated_normal"` (alias `"normal"`, as in Keras):
       `N(0, s**2)` cut at `±2s`, `s = sqrt(scale / n) / 0.8796...` so that the std after
       truncation is `sqrt(scale / n)`.
@@ -42,7 +43,8 @@ class VarianceScaling(RandomInitializer, keras.initializers.VarianceScaling):
 
     Args:
         scale: positive scaling factor (default 1.0).
-        mode: one of `"fan_in"`, `"fan_out"`, `"fan_avg"` (default `"fan_in"`).
+        mode: one of `"fan_in"`, `"fan_out"`, `"fan_avg"`, `"fan_geo_avg"` (default
+            `"fan_in"`).
         distribution: one of `"truncated_normal"`, `"untruncated_normal"`, `"uniform"`
             (default `"truncated_normal"`); `"normal"` means `"truncated_normal"`.
         seed: None, an int or a `keras.random.SeedGenerator`.
@@ -66,13 +68,19 @@ class VarianceScaling(RandomInitializer, keras.initializers.VarianceScaling):
         output_axes=None,
     ):
         self.scale = _checks.real("scale", scale, positive=True)
-        self.mode = _checks.choice("mode", mode, MODES)
+        # Each error starts with Keras' own wording for the same value.
+        self.mode = _checks.choice("mode", mode, MODES, keras=f"Invalid `mode` argument: {mode}. ")
         received = distribution
         if isinstance(distribution, str):
             distribution = distribution.lower()
             distribution = "truncated_normal" if distribution == "normal" else distribution
-        self.distribution = _checks.choice("distribution", distribution, DISTRIBUTIONS,
-                                           received=received)
+        self.distribution = _checks.choice(
+            "distribution",
+            distribution,
+            DISTRIBUTIONS,
+            received=received,
+            keras=f"Invalid `distribution` argument: {distribution}. ",
+        )
         self.input_axes = _checks.axes("input_axes", input_axes)
         self.output_axes = _checks.axes("output_axes", output_axes)
         if (self.input_axes is None) != (self.output_axes is None):
@@ -86,7 +94,12 @@ class VarianceScaling(RandomInitializer, keras.initializers.VarianceScaling):
     def variance(self, shape) -> float:
         """The target variance `scale / n` for a weight of `shape`."""
         fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
-        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}
+        fan = {
+            "fan_in": fan_in,
+            "fan_out": fan_out,
+            "fan_avg": (fan_in + fan_out) / 2.0,
+            "fan_geo_avg": math.sqrt(fan_in * fan_out),
+        }
         return self.scale / max(1.0, fan[self.mode])
 
     def _generate(self, shape, dtype):
@@ -99,8 +112,11 @@ class VarianceScaling(RandomInitializer, keras.initializers.VarianceScaling):
         return _sampling.uniform(shape, dtype, self.seed, -limit, limit)
 
     def _max_abs(self, shape):
-        sigmas = {"uniform": math.sqrt(3.0), "truncated_normal": 2.0 / TRUNCATED_STD,
-                  "untruncated_normal": _checks.NORMAL_SIGMAS}[self.distribution]
+        sigmas = {
+            "uniform": math.sqrt(3.0),
+            "truncated_normal": 2.0 / TRUNCATED_STD,
+            "untruncated_normal": _checks.NORMAL_SIGMAS,
+        }[self.distribution]
         return sigmas * math.sqrt(self.variance(shape)), {"scale": self.scale}
 
     def get_config(self):
@@ -149,7 +165,7 @@ class GlorotUniform(_Preset):
 
 @register()
 class GlorotNormal(_Preset):
-    """Glorot/Xavier normal: `N(0, s**2)` cut at `±2s`, `s = sqrt(2 / (fan_in + fan_out)) / 0.8796...`.
+    """Glorot normal: `N(0, s**2)` cut at `±2s`, `s = sqrt(2 / (fan_in + fan_out)) / 0.8796...`.
 
     The std after truncation is `sqrt(2 / (fan_in + fan_out))`. For tanh, sigmoid, softmax, linear.
 

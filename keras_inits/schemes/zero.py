@@ -74,8 +74,9 @@ class ZerO(Initializer):
         matrix = zero_matrix(shape[-2], shape[-1])
         w = np.zeros(shape, dtype="float64")
         w[tuple((k - 1) // 2 for k in shape[:-2])] = matrix
-        return ops.convert_to_tensor(w.astype("float32" if dtype != "float64" else "float64"),
-                                     dtype=dtype)
+        return ops.convert_to_tensor(
+            w.astype("float32" if dtype != "float64" else "float64"), dtype=dtype
+        )
 
     def get_config(self):
         return {}
