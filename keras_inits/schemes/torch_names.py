@@ -19,8 +19,9 @@ from keras_inits._registry import register
 from keras_inits.gains import _canonical, calculate_gain
 from keras_inits.schemes.variance import VarianceScaling
 
-TorchMode = Literal["fan_in", "fan_out"]
-TORCH_MODES = ("fan_in", "fan_out")
+TorchMode = Literal["fan_in", "fan_out", "fan_geo_avg"]
+# torch's two modes, and jax.nn.initializers' geometric mean sqrt(fan_in * fan_out).
+TORCH_MODES = ("fan_in", "fan_out", "fan_geo_avg")
 
 
 class _TorchScaling(VarianceScaling):
@@ -167,15 +168,16 @@ class _Kaiming(_TorchScaling):
 @register()
 class KaimingUniform(_Kaiming):
     """Kaiming uniform (torch's `kaiming_uniform_`): `W ~ U[-l, l]`, `l = gain * sqrt(3 / fan)`,
-    `gain = calculate_gain(nonlinearity, negative_slope)`, `fan` = fan_in or fan_out by `mode`.
+    `gain = calculate_gain(nonlinearity, negative_slope)`, `fan` = fan_in, fan_out or
+    sqrt(fan_in * fan_out) by `mode`.
 
     With the defaults (`leaky_relu` with slope 0, `gain = sqrt(2)`) this is `HeUniform`.
 
     Args:
         negative_slope: leaky_relu's negative slope, used only when
             `nonlinearity="leaky_relu"` (default 0.0, as torch's `a`).
-        mode: `"fan_in"` (default; preserves activations' variance) or `"fan_out"`
-            (gradients').
+        mode: `"fan_in"` (default; preserves activations' variance), `"fan_out"`
+            (gradients') or `"fan_geo_avg"` (`sqrt(fan_in * fan_out)`, as jax.nn.initializers).
         nonlinearity: any name `calculate_gain` knows (default `"leaky_relu"`).
         seed: None, an int or a `keras.random.SeedGenerator`.
         input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
@@ -195,7 +197,7 @@ class KaimingUniform(_Kaiming):
 class KaimingNormal(_Kaiming):
     """Kaiming normal (torch's `kaiming_normal_`): `W ~ N(0, s**2)`, untruncated,
     `s = gain / sqrt(fan)`, `gain = calculate_gain(nonlinearity, negative_slope)`, `fan` =
-    fan_in or fan_out by `mode`.
+    fan_in, fan_out or sqrt(fan_in * fan_out) by `mode`.
 
     With the defaults (`gain = sqrt(2)`) it has He's variance `2 / fan_in`, but unlike Keras'
     `HeNormal` it is not truncated.
@@ -203,7 +205,7 @@ class KaimingNormal(_Kaiming):
     Args:
         negative_slope: leaky_relu's negative slope, used only when
             `nonlinearity="leaky_relu"` (default 0.0, as torch's `a`).
-        mode: `"fan_in"` (default) or `"fan_out"`.
+        mode: `"fan_in"` (default), `"fan_out"` or `"fan_geo_avg"` (`sqrt(fan_in * fan_out)`).
         nonlinearity: any name `calculate_gain` knows (default `"leaky_relu"`).
         seed: None, an int or a `keras.random.SeedGenerator`.
         input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
