@@ -66,7 +66,8 @@ def lookup(name: str) -> type:
         return _NAMES[key]
     close = difflib.get_close_matches(key, _NAMES, n=3)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(
+    raise ValueError(  # Keras' wording (keras.initializers.get), then ours
+        f"Could not interpret initializer identifier: {name}. "
         f"Unknown initializer: {name!r}.{hint} Known names: {names(aliases=True)}"
     )
 
@@ -188,7 +189,8 @@ def _tensor_initializer(value) -> Callable:
 
     def initialize_fn(shape, dtype=None):
         if tuple(shape) != expected:
-            raise ValueError(
+            raise ValueError(  # Keras' wording, then ours
+                f"Expected `shape` to be {expected} for direct tensor as initializer. "
                 f"A tensor used as initializer fills only its own shape {expected}. "
                 f"Received: shape={tuple(shape)}"
             )
