@@ -23,6 +23,7 @@ from keras_inits.diagnostics import meanfield
 from keras_inits.gains import calculate_gain
 from keras_inits.model.lsuv import LSUVReport, lsuv
 from keras_inits.model.policy import InitMap, InitReport, apply
+from keras_inits.model.presets import get_preset
 from keras_inits.model.reinit import reinitialize
 from keras_inits.schemes.orthogonal import BlockOrthogonal, Orthogonal
 from keras_inits.schemes.random import RandomNormal, RandomUniform, TruncatedNormal
@@ -36,7 +37,17 @@ from keras_inits.schemes.tf1 import (
     variance_scaling_initializer,
     xavier_initializer,
 )
-from keras_inits.schemes.torch_names import KaimingNormal, KaimingUniform, XavierNormal, XavierUniform
+from keras_inits.schemes.torch_names import (
+    KaimingNormal,
+    KaimingUniform,
+    TorchBias,
+    TorchInProjection,
+    TorchKernel,
+    TorchRecurrent,
+    XavierNormal,
+    XavierUniform,
+    ZeroInitResidual,
+)
 from keras_inits.schemes.variance import (
     GlorotNormal,
     GlorotUniform,
@@ -83,18 +94,24 @@ __all__ = [
     "STFT",
     "Sparse",
     "TF1VarianceScaling",
+    "TorchBias",
+    "TorchInProjection",
+    "TorchKernel",
+    "TorchRecurrent",
     "TruncatedNormal",
     "VarianceScaling",
     "Xavier",
     "XavierNormal",
     "XavierUniform",
     "ZerO",
+    "ZeroInitResidual",
     "Zeros",
     "apply",
     "calculate_gain",
     "compute_fans",
     "deserialize",
     "get",
+    "get_preset",
     "lsuv",
     "meanfield",
     "names",
