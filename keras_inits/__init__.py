@@ -24,8 +24,10 @@ from keras_inits.gains import calculate_gain
 from keras_inits.model.lsuv import LSUVReport, lsuv
 from keras_inits.model.policy import InitMap, InitReport, apply
 from keras_inits.model.presets import get_preset
+from keras_inits.model.prior import init_output_bias
 from keras_inits.model.reinit import reinitialize
 from keras_inits.schemes.orthogonal import BlockOrthogonal, Orthogonal
+from keras_inits.schemes.prior import PriorBias
 from keras_inits.schemes.random import RandomNormal, RandomUniform, TruncatedNormal
 from keras_inits.schemes.sparse import Sparse
 from keras_inits.schemes.stft import STFT
@@ -87,6 +89,7 @@ __all__ = [
     "MSRA",
     "Ones",
     "Orthogonal",
+    "PriorBias",
     "PropagationReport",
     "RandomInitializer",
     "RandomNormal",
@@ -112,6 +115,7 @@ __all__ = [
     "deserialize",
     "get",
     "get_preset",
+    "init_output_bias",
     "lsuv",
     "meanfield",
     "names",
