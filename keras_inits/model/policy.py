@@ -128,7 +128,7 @@ class InitMap(collections.abc.MutableMapping):
                     f"InitMap key {key!r} is not a valid regular expression ({e}). String keys "
                     "are regexes matched against `variable.path`."
                 ) from None
-            _resolve(key, value)
+            _resolve(repr(key), value)
         elif inspect.isclass(key) and issubclass(key, keras.layers.Layer):
             if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
                 raise TypeError(
@@ -215,7 +215,13 @@ class InitMap(collections.abc.MutableMapping):
                 rules = {
                     n: _value_config(f"{key.__name__}[{n!r}]", v) for n, v in value.items()
                 }
-                entries.append([{"layer": keras.saving.get_registered_name(key)}, rules])
+                name = keras.saving.get_registered_name(key)
+                if _layer_class(name) is not key:
+                    raise ValueError(
+                        f"InitMap key {key.__name__}: the layer class {name!r} cannot be restored "
+                        "by name; register it with `keras.saving.register_keras_serializable`."
+                    )
+                entries.append([{"layer": name}, rules])
         return {"entries": entries}
 
     @classmethod
