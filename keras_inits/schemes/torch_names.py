@@ -301,6 +301,9 @@ _KERNEL_LAYERS = (
 )
 
 
+_CELLS = (keras.layers.SimpleRNNCell, keras.layers.LSTMCell, keras.layers.GRUCell)
+
+
 class _TorchUniform(RandomInitializer):
     """`W = U_1 + ... + U_s`, `U_i ~ U(-b, b)` i.i.d., with `b` set by sizes that come from the
     constructor or from the layer (`bind`). Subclasses define `_sizes()` and `_limit()`."""
@@ -525,16 +528,15 @@ class TorchRecurrent(_TorchUniform):
         """This initializer with `units` read off the RNN layer or cell `layer`, and `summands`
         2 for the single bias of a cell whose torch counterpart has two, else 1 (unless given).
         """
-        cell = getattr(layer, "cell", layer)
-        units = getattr(cell, "units", None)
-        if not isinstance(units, int):
+        cell = layer.cell if isinstance(layer, keras.layers.RNN) else layer
+        if not isinstance(cell, _CELLS):
             raise ValueError(
-                f"`TorchRecurrent` cannot read `units` off layer {layer.name!r} "
-                f"({type(layer).__name__}): pass `units=` explicitly. Received: layer={layer!r}"
+                f"`TorchRecurrent` reads `units` off a SimpleRNN, LSTM or GRU layer or cell, "
+                f"the layers torch's nn.RNN, nn.LSTM and nn.GRU match; otherwise pass `units=`. "
+                f"Received: layer={layer!r} ({type(layer).__name__})"
             )
-        name = getattr(variable, "name", "")
-        single_bias = name == "bias" and len(variable.shape) == 1
-        return self._bound_to(units=units, summands=2 if single_bias else 1)
+        single_bias = getattr(variable, "name", "") == "bias" and len(variable.shape) == 1
+        return self._bound_to(units=cell.units, summands=2 if single_bias else 1)
 
     def _sizes(self):
         return {"units": self.units}
