@@ -18,6 +18,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_inits import _optional
+
 
 class StopForward(Exception):
     """Raised by a hook to end a forward pass early (Keras re-raises it with a new message)."""
@@ -108,6 +110,38 @@ def run(model, x) -> None:
         pass
 
 
+class Recorder:
+    """`recorder(x)` runs `model(x, training=False)` and returns what `layers` output.
+
+    The result holds the first floating-point output tensor of every call of any of `layers`,
+    in call order. `calls` then lists each call as `(layer, name, index)`: `name` is the
+    layer's name, `name[k]` for its k-th call (k >= 2), and `index` the position of its tensor
+    in the result (None for a call without a floating-point output). Runs under whatever
+    autodiff context the caller sets (a torch no-grad block, a `jax.jvp`, a tape).
+    """
+
+    def __init__(self, model, layers: Iterable):
+        self.model = model
+        self.layers = list(layers)
+        self.calls: list[tuple[Any, str, int | None]] = []
+
+    def __call__(self, x) -> list:
+        self.calls, outputs, counts = [], [], {}
+
+        def record(layer, call, args, kwargs):
+            output = call(*args, **kwargs)
+            counts[id(layer)] = counts.get(id(layer), 0) + 1
+            name = layer.name if counts[id(layer)] == 1 else f"{layer.name}[{counts[id(layer)]}]"
+            tensors = float_tensors(output)
+            self.calls.append((layer, name, len(outputs) if tensors else None))
+            outputs.extend(tensors[:1])
+            return output
+
+        with hooked(self.layers, record):
+            self.model(x, training=False)
+        return outputs
+
+
 def float_tensors(output) -> list:
     """The floating-point tensors in a layer's output structure."""
     out = []
@@ -122,6 +156,16 @@ def float_tensors(output) -> list:
 def to_float64(t) -> np.ndarray:
     """A tensor as a float64 numpy array (bfloat16 goes through float32)."""
     return np.asarray(ops.convert_to_numpy(ops.cast(t, "float32")), dtype="float64")
+
+
+def pyplot(feature: str = "plotting"):
+    """matplotlib's pyplot on the Agg backend (no display), imported only when plotting.
+
+    Without matplotlib, an ImportError that names `feature` and the `[diagnostics]` extra.
+    """
+    matplotlib = _optional.require("matplotlib", "diagnostics", feature)
+    matplotlib.use("Agg")
+    return _optional.require("matplotlib.pyplot", "diagnostics", feature)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,6 +59,43 @@ def test_default_loss_is_the_compiled_one():
         np.testing.assert_allclose(a["grad_norm"], b["grad_norm"], rtol=1e-5)
 
 
+def test_jacobian_column_matches_the_exact_partial_jacobian_norms():
+    """The APJN estimate against `‖∂h/∂x‖_F² / N` from the weights, per layer.
+
+    d1's Jacobian at sample b is `diag(z1_b > 0) W1ᵀ`, d2's is `W2ᵀ diag(z1_b > 0) W1ᵀ`. With
+    u ~ N(0, I), `‖J u‖²` has mean `‖J‖_F²` and variance `2 ‖JᵀJ‖_F²`; the estimate averages
+    16 samples x 50 probes, so 5 standard errors of that mean bound the error.
+    """
+    model, (x, _) = tiny(), arrays()
+    probes = 50
+    report = keras_inits.propagation_report(model, x, probes=probes, seed=1)
+    w1, b1 = to_numpy(model.get_layer("d1").kernel), to_numpy(model.get_layer("d1").bias)
+    w2 = to_numpy(model.get_layer("d2").kernel)
+    mask = (x.astype("float64") @ w1 + b1) > 0
+    jacobians = {
+        "d1": [w1.T * m[:, None] for m in mask],
+        "d2": [w2.T @ (w1.T * m[:, None]) for m in mask],
+    }
+    assert report.has_jacobian
+    for name, js in jacobians.items():
+        n = js[0].shape[0]
+        exact = np.mean([np.sum(j**2) for j in js]) / n
+        variance = np.mean([2 * np.sum((j.T @ j) ** 2) for j in js]) / n**2
+        se = np.sqrt(variance / (len(js) * probes))
+        assert abs(report[name].jacobian - exact) < 5 * se, (name, report[name].jacobian, exact)
+        assert 5 * se < 0.2 * exact  # the bound is tight enough to mean something
+
+
+def test_jacobian_column_off_and_integer_inputs():
+    model, (x, _) = tiny(), arrays()
+    report = keras_inits.propagation_report(model, x, probes=0)
+    assert not report.has_jacobian and report["d1"].jacobian is None
+    assert "jacobian" not in str(report)
+    tokens = keras.Sequential([keras.Input((4,), dtype="int32"), keras.layers.Embedding(10, 3)])
+    report = keras_inits.propagation_report(tokens, np.arange(8).reshape(2, 4) % 10)
+    assert not report.has_jacobian and report[0].std > 0
+
+
 def test_without_targets_no_gradients():
     model, (x, _) = tiny(), arrays()
     report = keras_inits.propagation_report(model, x)
@@ -91,11 +128,12 @@ def test_table_and_dicts():
     assert [row["name"] for row in rows] == ["d1", "d2"]
     assert set(rows[0]) == {
         "depth", "name", "class_name", "shape", "mean", "std", "zeros", "grad_std", "grad_norm",
+        "jacobian",
     }
     lines = str(report).splitlines()
     assert lines[0].split() == [
-        "depth", "layer", "class", "output", "shape", "mean", "std", "zeros", "grad", "std",
-        "grad", "norm",
+        "depth", "layer", "class", "output", "shape", "mean", "std", "zeros", "jacobian", "grad",
+        "std", "grad", "norm",
     ]
     assert set(lines[1]) == {"-", " "} and len(lines) == 4
     end = lines[0].index("grad norm") + len("grad norm")  # right-aligned numbers
@@ -117,6 +155,9 @@ def test_plot_writes_a_readable_png(tmp_path):
         (dict(loss="mse"), ValueError, "needs targets"),
         (dict(y=np.zeros((16, 3))), ValueError, "Received: loss=None"),
         (dict(y=np.zeros((16, 3)), loss=["mse"]), TypeError, "single loss"),
+        (dict(probes=-1), ValueError, r"`probes` must be an int >= 0. Received: probes=-1"),
+        (dict(probes=1.0), TypeError, r"Received: probes=1.0"),
+        (dict(seed="0"), TypeError, r"Received: seed='0'"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

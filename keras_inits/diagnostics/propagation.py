@@ -8,7 +8,6 @@ layer. `propagation_report` measures both on a user's own model and data.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from typing import Any
 
@@ -16,7 +15,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_inits import _capture
+from keras_inits import _autodiff, _capture
+from keras_inits.diagnostics import jacobian
 
 
 @dataclasses.dataclass
@@ -33,6 +33,9 @@ class LayerStats:
         grad_std, grad_norm: std and L2 norm of the gradient of the loss with respect to the
             layer's kernels (every trainable weight whose name ends in `kernel`, or
             `embeddings`), or None without `y` or for layers without a kernel.
+        jacobian: the averaged partial Jacobian norm from the model's input to this output,
+            `(1/N) Σ_ij (∂h_i/∂x_j)²` averaged over samples (an unbiased estimate, see
+            `propagation_report`), or None when it was not computed.
     """
 
     depth: int
@@ -44,25 +47,32 @@ class LayerStats:
     zeros: float | None
     grad_std: float | None = None
     grad_norm: float | None = None
+    jacobian: float | None = None
 
 
 class PropagationReport(_capture.LayerTable):
     """Per-layer activation (and gradient) statistics, in forward order.
 
-    Print it for an aligned table, call `to_list()` for dicts, `plot(path)` for a PNG.
+    Print it for an aligned table, call `to_list()` for dicts, `plot(path)` for a PNG. The
+    `jacobian` column is the averaged partial Jacobian norm from the input to each output.
     """
 
-    def __init__(self, layers: list[LayerStats], has_gradients: bool):
+    def __init__(self, layers: list[LayerStats], has_gradients: bool, has_jacobian: bool = False):
         super().__init__(layers)
         self.has_gradients = has_gradients
+        self.has_jacobian = has_jacobian
 
     def __str__(self) -> str:
         headers = ["depth", "layer", "class", "output shape", "mean", "std", "zeros"]
+        if self.has_jacobian:
+            headers += ["jacobian"]
         if self.has_gradients:
             headers += ["grad std", "grad norm"]
         rows = []
         for r in self.layers:
             row = [r.depth, r.name, r.class_name, str(r.shape), r.mean, r.std, r.zeros]
+            if self.has_jacobian:
+                row += [r.jacobian]
             if self.has_gradients:
                 row += [r.grad_std, r.grad_norm]
             rows.append(row)
@@ -72,23 +82,24 @@ class PropagationReport(_capture.LayerTable):
         return f"<PropagationReport: {len(self.layers)} layer calls>"
 
     def plot(self, path, title: str | None = None) -> str:
-        """Writes a PNG: activation std and kernel-gradient std against depth (log scale).
+        """Writes a PNG against depth (log scale): activation std, and where measured, the
+        partial Jacobian norm and the kernel-gradient std.
 
         Returns `path` as a string. Uses matplotlib's Agg backend (no display needed).
         """
-        plt = _pyplot()
-        panels = 2 if self.has_gradients else 1
-        fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
-        depth = [r.depth for r in self.layers]
-        _log_line(axes[0, 0], depth, [r.std for r in self.layers], "o-")
-        axes[0, 0].set(xlabel="depth (layer call)", ylabel="activation std", yscale="log")
-        axes[0, 0].set_title("forward: activation std")
+        plt = _capture.pyplot("PropagationReport.plot")
+        panels = [("std", "activation std", "forward: activation std", "o-")]
+        if self.has_jacobian:
+            panels.append(("jacobian", "partial Jacobian norm", "input -> layer: APJN", "^-"))
         if self.has_gradients:
-            rows = [r for r in self.layers if r.grad_std is not None]
-            _log_line(axes[0, 1], [r.depth for r in rows], [r.grad_std for r in rows], "s-")
-            axes[0, 1].set(xlabel="depth (layer call)", ylabel="kernel-gradient std", yscale="log")
-            axes[0, 1].set_title("backward: kernel-gradient std")
-        for ax in axes.flat:
+            panels.append(("grad_std", "kernel-gradient std", "backward: kernel-gradient std",
+                           "s-"))
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+        for ax, (field, label, panel_title, style) in zip(axes.flat, panels):
+            rows = [r for r in self.layers if getattr(r, field) is not None]
+            _log_line(ax, [r.depth for r in rows], [getattr(r, field) for r in rows], style)
+            ax.set(xlabel="depth (layer call)", ylabel=label, yscale="log")
+            ax.set_title(panel_title)
             ax.grid(True, which="both", alpha=0.3)
         if title:
             fig.suptitle(title)
@@ -98,13 +109,8 @@ class PropagationReport(_capture.LayerTable):
         return str(path)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+# `diagnostics/compare.py` draws with these two.
+_pyplot = _capture.pyplot
 
 
 def _log_line(ax, xs, ys, style, **kwargs):
@@ -113,21 +119,44 @@ def _log_line(ax, xs, ys, style, **kwargs):
     ax.plot(xs, ys, style, markersize=3, **kwargs)
 
 
-def propagation_report(model: keras.Model, x, y=None, loss=None) -> PropagationReport:
-    """Per-layer activation statistics of `model` on `x`, and kernel gradients if `y` is given.
+def propagation_report(
+    model: keras.Model,
+    x,
+    y=None,
+    loss=None,
+    *,
+    probes: int = 1,
+    seed: int | None = 0,
+) -> PropagationReport:
+    """Per-layer activation statistics and partial Jacobian norms of `model` on `x`, and
+    kernel gradients if `y` is given.
 
     Every layer of the model (nested models are looked into) is recorded each time it is
     called, in forward order: mean, std and fraction of exact zeros of its output, over every
-    element of the batch. With `y`, the gradient of `loss(y, model(x))` with respect to each
-    layer's kernel is computed once and its std and L2 norm reported. The model runs in
-    inference mode (`training=False`) and nothing in it changes.
+    element of the batch, and the averaged partial Jacobian norm (APJN, Doshi, He & Gromov)
+    from the input to that output, `𝒥 = (1/N) Σ_ij (∂h_i/∂x_j)²` for an output `h` of `N`
+    elements per sample, averaged over samples. Its trend with depth tells the phase: flat
+    (or a power law) at criticality, exponential decay in the ordered phase (vanishing
+    gradients), exponential growth in the chaotic one (exploding gradients). It is an unbiased
+    random-projection estimate, `‖(∂h/∂x) u‖² / N` with `u ~ N(0, I)`, from `probes` forward-mode
+    passes, each of which gives every layer's value; its relative standard error is about
+    `sqrt(2 / (rank · samples · probes))` for a Jacobian of effective rank `rank`.
+
+    With `y`, the gradient of `loss(y, model(x))` with respect to each layer's kernel is
+    computed once and its std and L2 norm reported. The model runs in inference mode
+    (`training=False`) and nothing in it changes.
 
     Args:
         model: a built or unbuilt `keras.Model` (Sequential, Functional or subclassed).
-        x: a batch of inputs.
+        x: a batch of inputs. The Jacobian column needs one floating-point array (a model
+            with a single float input); for other inputs (token ids, several inputs) it is
+            left out and `has_jacobian` is False.
         y: optional targets for `x`, to get gradients.
         loss: the loss for the gradients: a name, a `keras.losses.Loss` or a function
             `loss(y_true, y_pred)`. Defaults to the loss the model was compiled with.
+        probes: random tangents per sample for the Jacobian column, an int >= 0 (default 1;
+            0 leaves the column out and skips the forward-mode pass).
+        seed: seed of the random tangents, an int or None (default 0).
 
     Returns:
         A `PropagationReport`.
@@ -138,8 +167,12 @@ def propagation_report(model: keras.Model, x, y=None, loss=None) -> PropagationR
     ...                                         loss="sparse_categorical_crossentropy")
     >>> print(report)
     >>> report.plot("propagation.png")
+
+    Reference: Doshi, He & Gromov 2021, "Critical initialization of wide and deep neural
+    networks through partial Jacobians", https://arxiv.org/abs/2111.12143
     """
     _capture.check_model(model)
+    _check_probes(probes, seed)
     x = _capture.as_inputs(x)
     loss_fn = None
     if y is not None:
@@ -150,41 +183,64 @@ def propagation_report(model: keras.Model, x, y=None, loss=None) -> PropagationR
         _capture.run(model, x)
 
     layers = _capture.top_layers(model)
-    records: list[LayerStats] = []
-    first_calls: list = []  # the layer of each record, or None for repeated calls
-    calls: dict[int, int] = {}
-
-    def record(layer, call, args, kwargs):
-        output = call(*args, **kwargs)
-        calls[id(layer)] = calls.get(id(layer), 0) + 1
-        name = layer.name if calls[id(layer)] == 1 else f"{layer.name}[{calls[id(layer)]}]"
-        records.append(_stats(len(records) + 1, name, layer, output))
-        first_calls.append(layer if calls[id(layer)] == 1 else None)
-        return output
-
-    with _capture.hooked(layers, record):
-        _capture.run(model, x)
+    recorder = _capture.Recorder(model, layers)
+    norms = None
+    if probes and _differentiable(x):
+        values, norms = jacobian.partial_jacobian_norms(recorder, x, probes, seed)
+    else:
+        with _capture.no_grad():
+            values = recorder(x)
+    records = []
+    for depth, (layer, name, index) in enumerate(recorder.calls, start=1):
+        value = None if index is None else values[index]
+        r = _stats(depth, name, layer, value)
+        r.jacobian = None if norms is None or index is None else norms[index]
+        records.append(r)
 
     if loss_fn is not None:
-        by_layer = {id(layer): _kernels(layer) for layer in layers}
-        variables = [v for vs in by_layer.values() for v in vs]
-        grads = dict(zip(map(id, variables), _gradients(model, x, y, loss_fn, variables)))
-        for r, layer in zip(records, first_calls):
-            if layer is None:  # a repeated call of a shared layer: the gradient is its total
-                continue
-            parts = [grads[id(v)] for v in by_layer[id(layer)] if grads[id(v)] is not None]
-            if parts:
-                flat = np.concatenate([p.ravel() for p in parts])
-                r.grad_std = float(flat.std())
-                r.grad_norm = float(np.linalg.norm(flat))
-    return PropagationReport(records, has_gradients=loss_fn is not None)
+        _add_gradients(model, x, y, loss_fn, layers, records, [c[0] for c in recorder.calls])
+    return PropagationReport(records, has_gradients=loss_fn is not None,
+                             has_jacobian=norms is not None)
 
 
-def _stats(depth, name, layer, output) -> LayerStats:
-    tensors = _capture.float_tensors(output)
-    if not tensors:
+def _check_probes(probes, seed) -> None:
+    if isinstance(probes, bool) or not isinstance(probes, int):
+        raise TypeError(f"Argument `probes` must be an int >= 0. Received: probes={probes!r}")
+    if probes < 0:
+        raise ValueError(f"Argument `probes` must be an int >= 0. Received: probes={probes!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"Argument `seed` must be None or an int. Received: seed={seed!r}")
+
+
+def _differentiable(x) -> bool:
+    """Whether `x` is one floating-point array, so that `d h / d x` exists."""
+    return hasattr(x, "dtype") and "float" in keras.backend.standardize_dtype(x.dtype)
+
+
+def _add_gradients(model, x, y, loss_fn, layers, records, called) -> None:
+    """Fills `grad_std` and `grad_norm` of each layer's first call (`called[i]`: the layer of
+    `records[i]`)."""
+    by_layer = {id(layer): _kernels(layer) for layer in layers}
+    variables = [v for vs in by_layer.values() for v in vs]
+    computed = _autodiff.gradients(model, x, y, loss_fn, variables)
+    grads = {id(v): None if g is None else _capture.to_float64(g)
+             for v, g in zip(variables, computed)}
+    seen = set()
+    for r, layer in zip(records, called):
+        if id(layer) in seen:  # a repeated call of a shared layer: the gradient is its total
+            continue
+        seen.add(id(layer))
+        parts = [grads[id(v)] for v in by_layer[id(layer)] if grads[id(v)] is not None]
+        if parts:
+            flat = np.concatenate([p.ravel() for p in parts])
+            r.grad_std = float(flat.std())
+            r.grad_norm = float(np.linalg.norm(flat))
+
+
+def _stats(depth, name, layer, tensor) -> LayerStats:
+    if tensor is None:
         return LayerStats(depth, name, type(layer).__name__, (), None, None, None)
-    a = _capture.to_float64(tensors[0])
+    a = _capture.to_float64(tensor)
     return LayerStats(
         depth=depth,
         name=name,
@@ -227,50 +283,3 @@ def _loss_function(model, loss):
         return ops.mean(fn(y_true, y_pred))
 
     return mean_loss
-
-
-def _accepts(fn, name: str) -> bool:
-    parameters = inspect.signature(fn).parameters.values()
-    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
-
-
-def _gradients(model, x, y, loss_fn, variables) -> list[np.ndarray | None]:
-    """`d loss_fn(y, model(x)) / d v` for each `v` in `variables`, as float64 numpy arrays.
-
-    The only backend-specific code of the package's diagnostics: TensorFlow's GradientTape,
-    `jax.grad` over `model.stateless_call`, or torch autograd. None where `v` does not
-    influence the loss.
-    """
-    if not variables:
-        return []
-    backend = keras.backend.backend()
-    y = ops.convert_to_tensor(y)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            value = loss_fn(y, model(x, training=False))
-        grads = tape.gradient(value, variables)
-    elif backend == "jax":
-        import jax
-
-        trainable = model.trainable_variables
-        non_trainable = [v.value for v in model.non_trainable_variables]
-        index = {id(v): i for i, v in enumerate(trainable)}
-        # `stateless_call` hands its kwargs to `call` as they are, unlike `__call__`.
-        kwargs = {"training": False} if _accepts(model.call, "training") else {}
-
-        def compute(trainable_values):
-            y_pred, _ = model.stateless_call(trainable_values, non_trainable, x, **kwargs)
-            return loss_fn(y, y_pred)
-
-        all_grads = jax.grad(compute)([v.value for v in trainable])
-        grads = [all_grads[index[id(v)]] if id(v) in index else None for v in variables]
-    elif backend == "torch":
-        import torch
-
-        value = loss_fn(y, model(x, training=False))
-        grads = torch.autograd.grad(value, [v.value for v in variables], allow_unused=True)
-    else:
-        raise NotImplementedError(f"Gradients are not implemented for backend {backend!r}.")
-    return [None if g is None else _capture.to_float64(g) for g in grads]

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_inits import _capture
@@ -211,32 +212,64 @@ def lsuv(
             position[id(layer)] = order.get(id(layer), math.inf)
     results.sort(key=lambda pair: position[id(pair[0])])
 
+    # Pass 2: one forward pass. Each handled layer is calibrated when it is first called, on
+    # the input it receives from the layers calibrated before it, which is exactly the
+    # sequential algorithm at the cost of one pass (not one pass per layer).
     rng = random.Random(seed)
-    progbar = keras.utils.Progbar(len(candidates), verbose=verbose, stateful_metrics=["variance"])
-    done = 0
+    pending = {}
     for layer, result in results:
-        if not isinstance(layer, HANDLED):
-            continue
-        layer_seed = rng.randint(1, 2**31 - 1)
-        try:
-            _calibrate(model, x, layer, result, tol, max_iter, orthonormal, layer_seed)
-        except Exception as e:  # reported, never silent
-            result.skipped = True
-            result.reason = f"{type(e).__name__}: {e}".splitlines()[0]
-        done += 1
-        values = [] if result.variance_after is None else [("variance", result.variance_after)]
-        progbar.update(done, values)
+        if isinstance(layer, HANDLED):
+            pending[id(layer)] = (layer, result, rng.randint(1, 2**31 - 1))
+    progbar = keras.utils.Progbar(len(candidates), verbose=verbose, stateful_metrics=["variance"])
+    originals: list = []  # (kernel, value as passed in): restored if the pass fails
+
+    def calibrate(layer, call, args, kwargs):
+        if id(layer) in pending:
+            _, result, layer_seed = pending.pop(id(layer))
+            _calibrate_safely(layer, call, args, kwargs, result, originals,
+                              tol, max_iter, orthonormal, layer_seed)
+            values = [] if result.variance_after is None else [
+                ("variance", result.variance_after)]
+            progbar.update(len(candidates) - len(pending), values)
+        return call(*args, **kwargs)
+
+    try:
+        with _capture.hooked(candidates, calibrate):
+            _capture.run(model, x)
+    except BaseException:
+        for kernel, value in reversed(originals):
+            kernel.assign(value)
+        raise
+    for layer, result, _ in pending.values():  # handled layers the pass never reached
+        result.skipped, result.reason = True, _cannot_rescale(layer) or NOT_CALLED
+    if pending:
+        progbar.update(len(candidates))
     return LSUVReport([result for _, result in results], tol, max_iter)
 
 
-def _calibrate(model, x, layer, result, tol, max_iter, orthonormal, seed) -> None:
-    """Steps 1 and 2 for one layer; fills `result`."""
+NOT_CALLED = "not called when the model runs on x"
+
+
+def _calibrate_safely(layer, call, args, kwargs, result, originals, *options) -> None:
+    """`_calibrate`, where a failure is reported as a skip and the kernel is restored."""
+    kernel = _kernel_variable(layer)
+    saved = None if kernel is None else ops.copy(kernel.value)
+    if saved is not None:
+        originals.append((kernel, saved))
+    try:
+        _calibrate(layer, call, args, kwargs, result, *options)
+    except Exception as e:  # reported, never silent
+        if saved is not None:
+            kernel.assign(saved)
+        result.skipped = True
+        result.reason = f"{type(e).__name__}: {e}".splitlines()[0]
+
+
+def _calibrate(layer, call, args, kwargs, result, tol, max_iter, orthonormal, seed) -> None:
+    """Steps 1 and 2 for one layer, on the inputs of its call; fills `result`."""
     problem = _cannot_rescale(layer)
     if problem:
         result.skipped, result.reason = True, problem
-        return
-    if result.variance_before is None:
-        result.skipped, result.reason = True, "not called when the model runs on x"
         return
     kernel = _kernel_variable(layer)
     if orthonormal:
@@ -246,24 +279,10 @@ def _calibrate(model, x, layer, result, tol, max_iter, orthonormal, seed) -> Non
         else:
             result.orthonormal = True
 
-    captured = {}
-
-    def capture(hooked_layer, call, args, kwargs):
-        if hooked_layer is layer:
-            captured.update(call=call, args=args, kwargs=kwargs)
-            raise _capture.StopForward("input captured")
-        return call(*args, **kwargs)
-
-    with _capture.hooked([layer], capture):
-        _capture.run(model, x)
-    if not captured:
-        result.skipped, result.reason = True, "not called when the model runs on x"
-        return
-
     iterations = 0
     while True:
         with _capture.no_grad():
-            z = _pre_activation(layer, captured["call"], captured["args"], captured["kwargs"])
+            z = _pre_activation(layer, call, args, kwargs)
         variance = _variance(z)
         result.variance_after = variance
         if not math.isfinite(variance) or variance <= 0.0:
@@ -279,7 +298,9 @@ def _calibrate(model, x, layer, result, tol, max_iter, orthonormal, seed) -> Non
         if iterations >= max_iter:
             break
         factor = 1.0 / math.sqrt(variance)
-        kernel.assign(ops.cast(ops.cast(kernel, "float32") * factor, kernel.dtype))
+        # Scaled on the host: on JAX a device multiply would compile once per kernel shape.
+        scaled = ops.convert_to_numpy(ops.cast(kernel.value, "float32")) * factor
+        kernel.assign(ops.cast(scaled, kernel.dtype))
         iterations += 1
     result.iterations = iterations
 
@@ -296,10 +317,11 @@ def _pre_activation(layer, call, args, kwargs):
 
 
 def _variance(output) -> float:
+    """Variance of the first float output, in float64 on the host (no per-shape compile)."""
     tensors = _capture.float_tensors(output)
     if not tensors:
         return math.nan
-    return float(ops.convert_to_numpy(ops.var(ops.cast(tensors[0], "float32"))))
+    return float(np.var(_capture.to_float64(tensors[0])))
 
 
 def _kernel_variable(layer):
