@@ -6,6 +6,7 @@ Importing the package registers every scheme with Keras as `"keras_inits>Name"` 
 """
 
 from keras_inits._fans import compute_fans
+from keras_inits._seeds import seeding, set_seeding
 from keras_inits._registry import (
     deserialize,
     get,
@@ -18,6 +19,7 @@ from keras_inits.schemes.constant import Constant, Identity, Ones, Zeros
 from keras_inits.schemes.conv import ConvolutionOrthogonal, DeltaOrthogonal, Dirac
 from keras_inits.schemes.critical import CriticalBias, CriticalInit
 from keras_inits.schemes.depth import DepthScaled
+from keras_inits.diagnostics.jacobian import JacobianSpectrum, jacobian_spectrum
 from keras_inits.diagnostics.propagation import PropagationReport, propagation_report
 from keras_inits.diagnostics import meanfield
 from keras_inits.gains import calculate_gain
@@ -81,6 +83,7 @@ __all__ = [
     "InitMap",
     "InitReport",
     "Initializer",
+    "JacobianSpectrum",
     "KaimingNormal",
     "KaimingUniform",
     "LSUVReport",
@@ -116,13 +119,16 @@ __all__ = [
     "get",
     "get_preset",
     "init_output_bias",
+    "jacobian_spectrum",
     "lsuv",
     "meanfield",
     "names",
     "override_keras_names",
     "propagation_report",
     "reinitialize",
+    "seeding",
     "serialize",
+    "set_seeding",
     "variance_scaling_initializer",
     "xavier_initializer",
 ]
