@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import keras
 from keras import ops
 
-from keras_inits import _checks, _sampling
+from keras_inits import _checks, _sampling, _seeds
 
 
 # Serializes draws from SeedGenerator-seeded initializers (re-entrant: DepthScaled calls the
@@ -55,6 +55,7 @@ class Initializer(keras.initializers.Initializer):
         passes under `keras.distribution`: the result is then sharded that way, and on JAX
         each device generates only its own shard (see the README's "Scaling out").
         """
+        self = _seeds.resolve(self)  # inside `keras_inits.seeding`: the variable's path seed
         shape, dtype = _checked_shape_dtype(type(self), shape, dtype)
         self._check_shape(shape)
         if layout is not None:
