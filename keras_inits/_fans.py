@@ -21,6 +21,14 @@ def compute_fans(
     - rank >= 3 (convolution kernels `(*kernel, in, out)`): with `rf = prod(shape[:-2])`,
       `fan_in = shape[-2] * rf` and `fan_out = shape[-1] * rf`.
 
+    Args:
+        shape: the weight's shape, a sequence of non-negative ints.
+        input_axes: optional axes whose dims multiply into `fan_in` (with `output_axes`).
+        output_axes: optional axes whose dims multiply into `fan_out` (with `input_axes`).
+
+    Returns:
+        `(fan_in, fan_out)`, two ints.
+
     Example:
 
     >>> compute_fans((3, 3, 64, 128))

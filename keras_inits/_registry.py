@@ -55,7 +55,14 @@ def register(*aliases: str) -> Callable[[type], type]:
 
 
 def names(aliases: bool = False) -> list[str]:
-    """The registered scheme names: one CamelCase name per class, or every accepted string."""
+    """The registered scheme names: one CamelCase name per class, or every accepted string.
+
+    Args:
+        aliases: if True, every accepted string (snake_case names and aliases as well).
+
+    Returns:
+        A sorted list of names.
+    """
     return sorted(_NAMES if aliases else _CLASSES)
 
 
@@ -95,6 +102,14 @@ def deserialize(config: dict | str, custom_objects: dict | None = None):
     Keras' built-in names and configs give this package's classes. Other classes are looked up
     in `custom_objects` and Keras' registered custom objects, and must subclass
     `keras.initializers.Initializer`.
+
+    Args:
+        config: a name, or a dict with a `"class_name"` key (and optionally `"config"` and
+            `"registered_name"`), as `serialize` returns.
+        custom_objects: optional `{name: class}` for classes registered nowhere else.
+
+    Returns:
+        A new initializer instance.
     """
     if isinstance(config, str):
         config = {"class_name": config, "config": {}}
@@ -126,7 +141,14 @@ def deserialize(config: dict | str, custom_objects: dict | None = None):
 
 
 def serialize(initializer) -> dict:
-    """The JSON-serializable config dict of `initializer` (Keras' format)."""
+    """The JSON-serializable config dict of `initializer` (Keras' format).
+
+    Args:
+        initializer: a Keras initializer instance.
+
+    Returns:
+        `{"module": ..., "class_name": ..., "config": ..., "registered_name": ...}`.
+    """
     return keras.saving.serialize_keras_object(initializer)
 
 
@@ -141,6 +163,12 @@ def get(identifier: Any):
       same config and seed.
     - A tensor or ndarray -> a function returning it cast, for that exact shape.
     - Any other callable -> itself.
+
+    Args:
+        identifier: any of the above.
+
+    Returns:
+        An initializer (or None).
     """
     if identifier is None:
         return None

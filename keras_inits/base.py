@@ -117,7 +117,11 @@ def _checked_plain(cls, shape, dtype):
 
 
 class RandomInitializer(Initializer):
-    """Base class of the random schemes: holds `seed` with Keras' semantics (see module doc)."""
+    """Base class of the random schemes: holds `seed` with Keras' semantics (see module doc).
+
+    Args:
+        seed: None (a random int picked once), an int, or a `keras.random.SeedGenerator`.
+    """
 
     def __init__(self, seed: int | keras.random.SeedGenerator | None = None):
         seed = _checks.seed(seed)

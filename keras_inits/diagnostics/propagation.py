@@ -55,6 +55,11 @@ class PropagationReport(_capture.LayerTable):
 
     Print it for an aligned table, call `to_list()` for dicts, `plot(path)` for a PNG. The
     `jacobian` column is the averaged partial Jacobian norm from the input to each output.
+
+    Args:
+        layers: one `LayerStats` per layer call, in forward order.
+        has_gradients: whether the kernel-gradient columns were computed.
+        has_jacobian: whether the Jacobian column was computed.
     """
 
     def __init__(self, layers: list[LayerStats], has_gradients: bool, has_jacobian: bool = False):

@@ -68,6 +68,11 @@ class LSUVReport(_capture.LayerTable):
     """The per-layer result of `lsuv`, in forward order.
 
     Iterate over it, index it, print it (an aligned table) or call `to_list()` for dicts.
+
+    Args:
+        layers: one `LSUVLayer` per layer, in forward order.
+        tol: the tolerance `lsuv` ran with.
+        max_iter: the maximum number of rescalings `lsuv` ran with.
     """
 
     def __init__(self, layers: list[LSUVLayer], tol: float, max_iter: int):

@@ -324,6 +324,10 @@ class InitReport(_capture.LayerTable):
 
     Iterate over it, index it by position or variable path, print it (an aligned table) or call
     `to_list()` for dicts. `unmatched` lists the paths no key matched.
+
+    Args:
+        variables: one `VariableInit` per variable, in the model's variable order.
+        dry_run: whether the report describes a dry run (nothing assigned).
     """
 
     def __init__(self, variables: list[VariableInit], dry_run: bool = False):

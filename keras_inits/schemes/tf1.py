@@ -124,6 +124,10 @@ class MSRA(_TF1Preset):
 
     For ReLU networks ported from TF1.
 
+    Args:
+        seed: None, an int or a `keras.random.SeedGenerator`.
+        input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
+
     Example:
 
     >>> keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer="msra")
@@ -140,6 +144,10 @@ class Caffe(_TF1Preset):
     `variance_scaling_initializer(1.0, "FAN_IN", True)`.
 
     For models ported from Caffe.
+
+    Args:
+        seed: None, an int or a `keras.random.SeedGenerator`.
+        input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
 
     Example:
 
@@ -188,6 +196,13 @@ class Xavier(TF1VarianceScaling):
 def xavier_initializer(uniform: bool = True, seed=None) -> Xavier:
     """TF1's `tf.contrib.layers.xavier_initializer`: a serializable `Xavier` initializer.
 
+    Args:
+        uniform: uniform (default True) or truncated normal, as in `Xavier`.
+        seed: None, an int or a `keras.random.SeedGenerator`.
+
+    Returns:
+        A `Xavier` instance.
+
     Example:
 
     >>> keras.layers.Dense(64, kernel_initializer=keras_inits.xavier_initializer(seed=0))
@@ -201,6 +216,15 @@ def variance_scaling_initializer(
     """TF1's `tf.contrib.layers.variance_scaling_initializer`: a serializable
     `TF1VarianceScaling` (truncated std `sqrt(1.3 * factor / n)` or uniform limit
     `sqrt(3 * factor / n)`).
+
+    Args:
+        factor: positive multiplicative factor (default 2.0).
+        mode: `"FAN_IN"` (default), `"FAN_OUT"` or `"FAN_AVG"` (case-insensitive).
+        uniform: uniform if True, else truncated normal (default False).
+        seed: None, an int or a `keras.random.SeedGenerator`.
+
+    Returns:
+        A `TF1VarianceScaling` instance.
 
     Example:
 

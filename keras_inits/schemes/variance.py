@@ -169,6 +169,10 @@ class GlorotNormal(_Preset):
 
     The std after truncation is `sqrt(2 / (fan_in + fan_out))`. For tanh, sigmoid, softmax, linear.
 
+    Args:
+        seed: None, an int or a `keras.random.SeedGenerator`.
+        input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
+
     Reference: Glorot & Bengio 2010, http://proceedings.mlr.press/v9/glorot10a.html
     """
 
@@ -178,6 +182,10 @@ class GlorotNormal(_Preset):
 @register()
 class HeUniform(_Preset):
     """He/Kaiming uniform: `W ~ U[-l, l]`, `l = sqrt(6 / fan_in)`. For the ReLU family.
+
+    Args:
+        seed: None, an int or a `keras.random.SeedGenerator`.
+        input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
 
     Reference: He et al. 2015, https://arxiv.org/abs/1502.01852
     """
@@ -191,6 +199,10 @@ class HeNormal(_Preset):
 
     The std after truncation is `sqrt(2 / fan_in)`. For the ReLU family.
 
+    Args:
+        seed: None, an int or a `keras.random.SeedGenerator`.
+        input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
+
     Reference: He et al. 2015, https://arxiv.org/abs/1502.01852
     """
 
@@ -200,6 +212,10 @@ class HeNormal(_Preset):
 @register()
 class LecunUniform(_Preset):
     """LeCun uniform: `W ~ U[-l, l]`, `l = sqrt(3 / fan_in)`. For SELU.
+
+    Args:
+        seed: None, an int or a `keras.random.SeedGenerator`.
+        input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
 
     Reference: Klambauer et al. 2017, https://arxiv.org/abs/1706.02515
     """
@@ -212,6 +228,10 @@ class LecunNormal(_Preset):
     """LeCun normal: `N(0, s**2)` cut at `±2s`, `s = sqrt(1 / fan_in) / 0.8796...`.
 
     The std after truncation is `sqrt(1 / fan_in)`. For SELU (self-normalizing networks).
+
+    Args:
+        seed: None, an int or a `keras.random.SeedGenerator`.
+        input_axes, output_axes: optional fan axes, as in `VarianceScaling`.
 
     Reference: Klambauer et al. 2017, https://arxiv.org/abs/1706.02515
     """
