@@ -4,8 +4,10 @@
     keras-inits show NAME --shape 3,3,64,128 [--dtype float32] [--seed 0] [--set KEY=VALUE]
     keras-inits compare [--depth 30] [--width 256] [--activation relu]
                         [--inits glorot_uniform,he_normal,lsuv] [--epochs 12] [--out PATH]
+    keras-inits audit MODEL.keras [--policy NAME]      # exit status 1 if a weight is flagged
 
-Bad input ends with a one-line error on stderr and exit status 2.
+Bad input ends with a one-line error on stderr and exit status 2, and so does a missing optional
+dependency (the error names the extra to install, e.g. `pip install "keras-inits[diagnostics]"`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from keras_inits._optional import MissingExtra
+
     try:
         return args.run(args)
-    except (CLIError, ValueError, TypeError) as e:
+    except (CLIError, ValueError, TypeError, MissingExtra) as e:
         print(f"keras-inits {args.command}: error: {e}", file=sys.stderr)
         return 2
 
@@ -87,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=DEFAULT_OUT, help=f"PNG path (default: {DEFAULT_OUT})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_compare)
+
+    p = sub.add_parser("audit", help="check a saved model's weights against their initializers")
+    p.add_argument("model", help="a .keras file (import the modules of its custom layers first)")
+    p.add_argument("--policy", default=None,
+                   help="the preset it was initialized with, e.g. torch (default: the "
+                        "initializers its weights were created with)")
+    p.set_defaults(run=_audit)
     return parser
 
 
@@ -295,6 +306,10 @@ def _print_start(run, mid: int) -> None:
 
 
 def _compare(args) -> int:
+    from keras_inits import _optional
+
+    for module in ("sklearn", "matplotlib"):  # before any work: digits, and the figure
+        _optional.require(module, "diagnostics", "keras-inits compare")
     import keras
 
     from keras_inits.diagnostics import compare as experiment
@@ -377,6 +392,26 @@ def _compare(args) -> int:
     path = experiment.plot(runs, args.out, title=title)
     print(f"\nwrote {path}  ({time.perf_counter() - start:.0f} s)")
     return 0
+
+
+# ----------------------------------------------------------------------------------------- audit
+
+
+def _audit(args) -> int:
+    """Prints `keras_inits.audit`'s table; exit status 1 if a variable is flagged."""
+    if not args.model.endswith(".keras") or not os.path.isfile(args.model):
+        raise CLIError(f"MODEL must be an existing .keras file. Received: {args.model!r}")
+    import keras
+
+    from keras_inits.model.audit import audit
+
+    try:
+        model = keras.saving.load_model(args.model, compile=False)
+    except Exception as e:  # noqa: BLE001 - a corrupt or foreign file raises many types
+        raise CLIError(f"could not load {args.model!r}: {type(e).__name__}: {e}") from None
+    report = audit(model, args.policy)
+    print(report)
+    return 1 if report.flagged else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
