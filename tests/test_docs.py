@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from scipy import stats
@@ -209,7 +210,7 @@ def test_included_files_exist():
 def test_gallery_law_of_two_summands():
     # torch's LSTM/GRU bias, b_ih + b_hh: the sum of two U(-b, b), triangular on (-2b, 2b).
     init = keras_inits.TorchRecurrent(units=16, summands=2, seed=0)
-    w = np.asarray(init((256, 256)), dtype=np.float64).ravel()
+    w = keras.ops.convert_to_numpy(init((256, 256))).astype(np.float64).ravel()
     law = gen_gallery.law(init, (256, 256))
     assert law.dist.support() == pytest.approx((-0.5, 0.5))
     assert stats.kstest(w, law.dist.cdf).statistic < 1.95 / math.sqrt(w.size)
