@@ -5,29 +5,75 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BACKENDS := tensorflow jax torch
+EXTRAS := tensorflow-cpu,jax,torch,test
 PYTEST_ARGS ?=
+DIST := build/dist
+# The tests run from a copy of tests/, examples/ and benchmarks/ that has no keras_inits/ next to
+# it, so they (and the subprocesses they start) import the installed wheel, never the sources.
+TESTRUN := build/testrun
+# The oldest releases pyproject.toml allows (constraints-oldest.txt), in their own environment.
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed-stamp
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install dev dist demo test test-fast test-oldest lint bench docs docs-serve clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[tensorflow-cpu,jax,torch,test]"
+	$(BIN)/python -m pip install -q -c constraints.txt ".[$(EXTRAS),dev]"
 	touch $(STAMP)
+
+# For development: the same environment, with the package installed editable. (`make test`
+# installs the built wheel over it; run `make dev` again afterwards.)
+dev: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps -e .
+
+# The sdist and the wheel, built in an isolated environment, with their metadata checked.
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m build -q --outdir $(DIST) .
+	$(BIN)/python -m twine check --strict $(DIST)/*
+
+# Installs the wheel (not editable) into the environment $(1), then runs the suite once per
+# backend from $(TESTRUN) with that environment's python; fails if any backend fails.
+define run_suite
+	$(1)/bin/python -m pip install -q --no-deps --force-reinstall $(DIST)/keras_inits-*.whl
+	rm -rf $(TESTRUN) && mkdir -p $(TESTRUN)
+	cp -r tests examples benchmarks docs mkdocs.yml pyproject.toml constraints.txt constraints-oldest.txt $(TESTRUN)/
+	@status=0; for b in $(BACKENDS); do \
+		echo "===== KERAS_BACKEND=$$b ($(1))"; \
+		(cd $(TESTRUN) && KERAS_INITS_TEST_INSTALLED=1 KERAS_BACKEND=$$b \
+			$(abspath $(1))/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests) \
+			|| status=1; \
+	done; exit $$status
+endef
 
 # The main demo: He et al. 2015, Fig. 3 on digits (Glorot stalls at depth 30, He and LSUV train);
 # prints the tables and writes out/compare.png.
 demo: $(STAMP)
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(BIN)/keras-inits compare
 
-# The whole suite once per backend; fails if any backend fails.
-test: $(STAMP)
-	@status=0; for b in $(BACKENDS); do \
-		echo "===== KERAS_BACKEND=$$b"; \
-		KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests || status=1; \
-	done; exit $$status
+# The whole suite once per backend, against the installed wheel; fails if any backend fails.
+test: dist
+	$(call run_suite,$(VENV))
+
+# The whole suite once per backend against the oldest supported releases (constraints-oldest.txt).
+$(OLDEST_STAMP): pyproject.toml constraints-oldest.txt
+	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST)/bin/python -m pip install -q -c constraints-oldest.txt ".[$(EXTRAS)]"
+	touch $(OLDEST_STAMP)
+
+test-oldest: dist $(OLDEST_STAMP)
+	$(call run_suite,$(OLDEST))
+
+# ruff (lint and format check) and mypy over the package.
+lint: $(STAMP)
+	$(BIN)/ruff check keras_inits
+	$(BIN)/ruff format --check keras_inits
+	$(BIN)/mypy keras_inits
 
 # Skip the tests marked slow (for quick local iterations only).
 test-fast: PYTEST_ARGS = -m "not slow"
@@ -39,5 +85,22 @@ test-fast: test
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --results benchmarks/RESULTS.md $(BENCH_ARGS)
 
+# The documentation site (mkdocs.yml, docs/), built into site/ in strict mode: a warning, a
+# broken link or a missing reference fails. The gallery draws with DOCS_BACKEND (torch is the
+# fastest here). `make docs-serve` serves it at http://127.0.0.1:8000 and rebuilds on edits.
+DOCS_STAMP := $(VENV)/.docs-stamp
+DOCS_BACKEND ?= torch
+DOCS_ENV := NO_MKDOCS_2_WARNING=1 KERAS_BACKEND=$(DOCS_BACKEND)
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(DOCS_ENV) $(BIN)/mkdocs build --strict
+
+docs-serve: $(DOCS_STAMP)
+	$(DOCS_ENV) $(BIN)/mkdocs serve
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(OLDEST) build site *.egg-info .pytest_cache .hypothesis
