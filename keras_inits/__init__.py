@@ -23,6 +23,7 @@ from keras_inits.diagnostics.jacobian import JacobianSpectrum, jacobian_spectrum
 from keras_inits.diagnostics.propagation import PropagationReport, propagation_report
 from keras_inits.diagnostics import meanfield
 from keras_inits.gains import calculate_gain
+from keras_inits.model.audit import AuditReport, audit
 from keras_inits.model.lsuv import LSUVReport, lsuv
 from keras_inits.model.policy import InitMap, InitReport, apply
 from keras_inits.model.presets import get_preset
@@ -66,6 +67,7 @@ from keras_inits.schemes.zero import ZerO
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
     "BlockOrthogonal",
     "Caffe",
     "Constant",
@@ -113,6 +115,7 @@ __all__ = [
     "ZeroInitResidual",
     "Zeros",
     "apply",
+    "audit",
     "calculate_gain",
     "compute_fans",
     "deserialize",
