@@ -33,6 +33,14 @@ SEEDS = range(8)
 ALPHA = 1e-3
 
 
+@pytest.fixture(autouse=True)
+def _fast_builds():
+    """Builds layers with this package's initializers: on JAX, Keras' compile per new shape
+    (0.2-0.9 s each) would dominate these tests; the presets then overwrite the values."""
+    with keras_inits.override_keras_names():
+        yield
+
+
 def _built(layer, *shapes):
     layer.build(*shapes)
     return layer
