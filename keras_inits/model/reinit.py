@@ -94,6 +94,18 @@ def _has_fixed_seed(initializer) -> bool:
     return callable(get_config) and search(get_config())
 
 
+def _declared(step: _policy.Step, recorded):
+    """The initializer whose seed says whether `recorded` reproduces a fresh build.
+
+    Usually `recorded` itself. Some layers draw from a copy of their `<name>_initializer` made
+    at build time with the int seed the original picked (EinsumDense gives a VarianceScaling
+    its einsum axes this way, also inside MultiHeadAttention): the layer's own attribute,
+    whose config keeps `seed=None`, then tells that the weight is unseeded.
+    """
+    declared = getattr(step.layers[-1], f"{step.variable.name}_initializer", None)
+    return declared if type(declared) is type(recorded) else recorded
+
+
 def _selector(name: str, value) -> list | None:
     """`only`/`skip` as a list of compiled regexes and layer classes."""
     if value is None:
@@ -201,7 +213,7 @@ def reinitialize(
         if initializer is None:
             unknown.append(entry.path)
             continue
-        fixed = _has_fixed_seed(initializer)
+        fixed = _has_fixed_seed(_declared(step, initializer))
         _policy.prepare(step, initializer, "recorded", None if fixed else base_seed)
         entry.status = "dry run"
     if unknown:
