@@ -6,6 +6,7 @@ registered scheme with its formula), and that the gallery draws one figure per r
 whose exact density is the law the scheme really samples, on every backend.
 """
 
+import dataclasses
 import importlib.util
 import inspect
 import math
@@ -71,7 +72,9 @@ def test_args_section_names_every_parameter(name):
     if not params:
         return
     doc = _docstring(obj)
-    section = re.search(rf"^\s*Args:\n(.*?)(?={SECTION_END}|\Z)", doc, re.S | re.M)
+    # A dataclass's arguments are its fields, which Google style documents as `Attributes:`.
+    title = "Args|Attributes" if dataclasses.is_dataclass(obj) else "Args"
+    section = re.search(rf"^\s*(?:{title}):\n(.*?)(?={SECTION_END}|\Z)", doc, re.S | re.M)
     assert section, f"keras_inits.{name} takes {params} but its docstring has no `Args:` section"
     missing = [p for p in params if not re.search(rf"\b{p}\b", section.group(1))]
     assert not missing, f"keras_inits.{name}'s `Args:` does not describe {missing}"

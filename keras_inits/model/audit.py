@@ -245,6 +245,9 @@ class AuditReport(_capture.LayerTable):
     Iterate over it, index it by position or variable path, print it (an aligned table) or call
     `to_list()` for dicts. `flagged` lists the variables that disagree with their law; `ok` is
     True when there are none.
+
+    Args:
+        layers: one `VariableAudit` per variable, in the model's variable order.
     """
 
     def __getitem__(self, key: int | str) -> VariableAudit:
