@@ -177,7 +177,7 @@ def _plot_law(ax, name: str, w: np.ndarray) -> None:
     if exact is not None and exact.atom:
         zeros = np.count_nonzero(values == 0)
         values = values[values != 0]
-        ax.set_title(f"{name}: {zeros} of {w.size} exactly 0 (exact: {exact.atom:.0%})",
+        ax.set_title(f"{name}: {zeros} of {w.size} exactly 0 (exact: {exact.atom:.1%})",
                      fontsize=9)
     else:
         ax.set_title(name, fontsize=10)
@@ -216,7 +216,9 @@ def _plot_heatmap(fig, name: str, w: np.ndarray) -> None:
             tap = tuple(int(t) for t in np.unravel_index(i, w.shape[:-2]))
             ax.set_title(f"tap {tap}", fontsize=7)
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
-    fig.suptitle(f"{name}: kernel {w.shape} (rows: inputs, columns: outputs)", fontsize=9)
+    what = "kernel" if w.ndim >= 2 else "values"
+    axes_note = " (rows: inputs, columns: outputs)" if w.ndim >= 2 else ""
+    fig.suptitle(f"{name}: {what} {w.shape}{axes_note}", fontsize=9)
 
 
 def _plot_singular(ax, name: str, w: np.ndarray) -> None:
