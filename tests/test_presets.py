@@ -439,6 +439,35 @@ def test_vit_jax_preset():
     assert np.abs(patch).max() <= 2 / math.sqrt(48) / 0.87962566103423978
 
 
+def test_vit_timm_preset():
+    tokens = keras.Input((8,), dtype="int32")
+    x = keras.layers.Embedding(8, 64, name="position_embedding")(tokens)
+    x = keras.layers.MultiHeadAttention(4, 16, name="attn")(x, x)
+    model = keras.Model(tokens, keras.layers.Dense(256, name="mlp_fc1")(x))
+    keras_inits.apply(model, "vit_timm", seed=0, verbose=0)
+    for name in ("position_embedding", "mlp_fc1"):
+        _check_normal(to_numpy(model.get_layer(name).weights[0].value), 0.02, name)
+    attn = model.get_layer("attn")
+    _check_normal(to_numpy(attn._query_dense.kernel), 0.02, "query")
+    assert not np.any(to_numpy(attn._query_dense.bias))
+    assert not np.any(to_numpy(model.get_layer("mlp_fc1").bias))
+
+
+def test_torchvision_resnet_preset_matches_kaiming_normal_fan_out():
+    ours = _ours(lambda: _built(keras.layers.Conv2D(64, 3), (None, 6, 6, 16)),
+                 preset="torchvision_resnet")["kernel"]
+
+    def torchvision_conv():
+        conv = torch.nn.Conv2d(16, 64, 3, bias=False)
+        torch.nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        return conv
+
+    theirs = _theirs(torchvision_conv, lambda m: {"kernel": _conv_t(m.weight)})["kernel"]
+    assert ours[0].shape == theirs[0].shape
+    _assert_same_law(ours, theirs, "torchvision conv")
+    _check_normal(ours, math.sqrt(2 / (64 * 9)), "kaiming_normal fan_out")
+
+
 @pytest.mark.slow
 def test_zero_init_residual_on_resnet50():
     model = keras.applications.ResNet50(weights=None)
@@ -470,7 +499,8 @@ def test_zero_init_residual_finds_branches_of_the_plus_operator():
 
 
 def test_presets_are_fresh_editable_initmaps():
-    assert presets.names() == ["bert", "flax", "gpt2", "torch", "vit_jax", "zero_init_residual"]
+    assert presets.names() == ["bert", "flax", "gpt2", "torch", "torchvision_resnet", "vit_jax",
+                               "vit_timm", "zero_init_residual"]
     first = keras_inits.get_preset("torch")
     assert isinstance(first, keras_inits.InitMap)
     first["head/kernel"] = "zeros"

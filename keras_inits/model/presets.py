@@ -26,6 +26,7 @@ from keras_inits.schemes.depth import DepthScaled
 from keras_inits.schemes.orthogonal import BlockOrthogonal
 from keras_inits.schemes.random import RandomNormal
 from keras_inits.schemes.torch_names import (
+    KaimingNormal,
     TorchBias,
     TorchInProjection,
     TorchKernel,
@@ -302,8 +303,7 @@ def vit_jax_preset(head: str = r"(^|/)head/", mlp: str = "mlp", head_bias: float
     policy = InitMap({
         head + r"(.*/)?kernel$": Zeros(),
         head + r"(.*/)?bias$": Constant(float(head_bias)),
-        r"(pos_embed|position_embedding)": RandomNormal(mean=0.0, stddev=0.02),
-        r"(cls_token|class_token)": tiny,
+        **_vit_tokens(),
         mlp + r".*/bias$": tiny,
         # timm's `attn.proj` is a Linear like any other (xavier); MultiHeadAttention's class
         # rule below would give it torch's out_proj law instead.
@@ -316,6 +316,59 @@ def vit_jax_preset(head: str = r"(^|/)head/", mlp: str = "mlp", head_bias: float
         layers.EinsumDense: xavier,
         layers.Conv2D: {"kernel": LecunNormal(), "bias": Zeros()},
     })
+    return policy
+
+
+def _vit_tokens() -> dict:
+    """timm's `VisionTransformer.init_weights`: position embeddings `trunc_normal_(std=.02)`
+    (bounds ±2 absolute, i.e. 100 std: a normal), class tokens `normal_(std=1e-6)`."""
+    return {r"(pos_embed|position_embedding)": RandomNormal(mean=0.0, stddev=0.02),
+            r"(cls_token|class_token)": RandomNormal(mean=0.0, stddev=1e-6)}
+
+
+def vit_timm_preset() -> InitMap:
+    """timm's default ViT init, `init_weights_vit_timm` (`weight_init=""`), over torch's
+    defaults.
+
+    - Dense, EinsumDense and MultiHeadAttention kernels: `trunc_normal_(std=.02)`, whose bounds
+      ±2 are absolute (100 std), i.e. `N(0, 0.02**2)`; their biases 0.
+    - Position embeddings (`pos_embed|position_embedding` in the path) `N(0, 0.02**2)`, class
+      tokens (`cls_token|class_token`) `N(0, 1e-6**2)`.
+    - Every other layer keeps torch's `reset_parameters()` (the patch-embedding Conv2D too).
+
+    Returns:
+        A fresh `InitMap`.
+
+    Reference: timm/models/vision_transformer.py, `init_weights_vit_timm` and
+    `VisionTransformer.init_weights`.
+    """
+    normal = {"kernel": RandomNormal(mean=0.0, stddev=0.02), "bias": Zeros()}
+    policy = InitMap(_vit_tokens())
+    policy.update(torch_preset())
+    policy.update({layers.MultiHeadAttention: normal, layers.Dense: normal,
+                   layers.EinsumDense: normal})
+    return policy
+
+
+def torchvision_resnet_preset() -> InitMap:
+    """torchvision's ResNet init (`ResNet.__init__`), over torch's defaults.
+
+    - Conv2D kernels: `kaiming_normal_(mode="fan_out", nonlinearity="relu")`, untruncated
+      `N(0, 2 / fan_out)` with torch's fan_out `out * prod(k)` (Keras' `compute_fans` gives the
+      same for a `(*k, in/groups, out)` kernel).
+    - BatchNormalization and GroupNormalization: weight 1, bias 0 (running statistics 0/1).
+    - Every other layer keeps torch's `reset_parameters()` (the final Linear, conv biases).
+
+    For `zero_init_residual=True`, apply `"zero_init_residual"` afterwards.
+
+    Returns:
+        A fresh `InitMap`.
+
+    Reference: torchvision/models/resnet.py, `ResNet.__init__`.
+    """
+    policy = torch_preset()
+    policy[layers.Conv2D] = {
+        "kernel": KaimingNormal(mode="fan_out", nonlinearity="relu"), "bias": TorchBias()}
     return policy
 
 
@@ -345,7 +398,9 @@ PRESETS: dict[str, Callable[..., InitMap]] = {
     "flax": flax_preset,
     "gpt2": gpt2_preset,
     "torch": torch_preset,
+    "torchvision_resnet": torchvision_resnet_preset,
     "vit_jax": vit_jax_preset,
+    "vit_timm": vit_timm_preset,
     "zero_init_residual": zero_init_residual_preset,
 }
 
@@ -362,8 +417,8 @@ def get_preset(name: str, **arguments: Any) -> InitMap:
     nothing else. Presets: see `names()` and each `*_preset` function's docstring.
 
     Args:
-        name: a preset name: "bert", "flax", "gpt2" (needs `n_layer=`), "torch", "vit_jax",
-            "zero_init_residual".
+        name: a preset name: "bert", "flax", "gpt2" (needs `n_layer=`), "torch",
+            "torchvision_resnet", "vit_jax", "vit_timm", "zero_init_residual".
         **arguments: the preset's own arguments (e.g. `n_layer=12` for "gpt2").
 
     Returns:
