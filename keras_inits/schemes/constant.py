@@ -22,8 +22,10 @@ class Zeros(Initializer):
 
     Example:
 
-    >>> keras_inits.Zeros()((2, 3))
-    >>> keras.layers.Dense(3, bias_initializer="zeros")
+    >>> keras.ops.convert_to_numpy(keras_inits.Zeros()((2, 3)))
+    array([[0., 0., 0.],
+           [0., 0., 0.]], dtype=float32)
+    >>> layer = keras.layers.Dense(3, bias_initializer=keras_inits.Zeros())
     """
 
     integer_dtypes = True
@@ -41,7 +43,9 @@ class Ones(Initializer):
 
     Example:
 
-    >>> keras_inits.Ones()((2, 3))
+    >>> keras.ops.convert_to_numpy(keras_inits.Ones()((2, 3), dtype="int32"))
+    array([[1, 1, 1],
+           [1, 1, 1]], dtype=int32)
     """
 
     integer_dtypes = True
@@ -64,8 +68,9 @@ class Constant(Initializer):
 
     Example:
 
-    >>> keras_inits.Constant(0.1)((3,))
-    >>> keras.layers.Dense(3, bias_initializer=keras_inits.Constant(0.1))
+    >>> keras.ops.convert_to_numpy(keras_inits.Constant(0.5)((3,)))
+    array([0.5, 0.5, 0.5], dtype=float32)
+    >>> layer = keras.layers.Dense(3, bias_initializer=keras_inits.Constant(0.1))
     """
 
     integer_dtypes = True
@@ -161,8 +166,10 @@ class Identity(Initializer):
 
     Example:
 
-    >>> keras_inits.Identity(gain=0.5)((3, 4))
-    >>> keras.layers.SimpleRNN(8, recurrent_initializer="identity")
+    >>> keras.ops.convert_to_numpy(keras_inits.Identity(gain=0.5)((2, 3)))
+    array([[0.5, 0. , 0. ],
+           [0. , 0.5, 0. ]], dtype=float32)
+    >>> layer = keras.layers.SimpleRNN(8, recurrent_initializer=keras_inits.Identity())
     """
 
     integer_dtypes = True

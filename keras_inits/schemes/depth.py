@@ -49,8 +49,12 @@ class DepthScaled(RandomInitializer):
     Example:
 
     >>> proj = keras_inits.DepthScaled(keras_inits.RandomNormal(stddev=0.02), num_layers=12)
-    >>> keras.layers.Dense(768, kernel_initializer=proj)  # std 0.02 / sqrt(24)
-    >>> keras_inits.DepthScaled("he_normal", 16, rule="fixup", layers_per_branch=2, seed=0)
+    >>> proj.factor == 1 / math.sqrt(24)
+    True
+    >>> layer = keras.layers.Dense(768, kernel_initializer=proj)  # std 0.02 / sqrt(24)
+    >>> fixup = keras_inits.DepthScaled("he_normal", 16, rule="fixup", layers_per_branch=2, seed=0)
+    >>> fixup.factor  # 16 ** (-1 / (2 * 2 - 2))
+    0.25
 
     Reference: Radford et al. 2019 (GPT-2), https://cdn.openai.com/better-language-models/
     language_models_are_unsupervised_multitask_learners.pdf; Zhang, Dauphin & Ma 2019 (Fixup),

@@ -38,7 +38,10 @@ class STFT(Initializer):
 
     Example:
 
-    >>> keras_inits.STFT()((16, 1, 9))
+    >>> kernel = keras_inits.STFT()((16, 1, 9))  # frame length 16, 9 frequency bins
+    >>> tuple(kernel.shape)
+    (16, 1, 9)
+    >>> layer = keras.layers.STFTSpectrogram(frame_length=16, fft_length=16)
     """
 
     example_shapes = ((16, 1, 9), (8, 1, 5))

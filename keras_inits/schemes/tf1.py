@@ -43,7 +43,7 @@ class TF1VarianceScaling(VarianceScaling):
     Example:
 
     >>> init = keras_inits.variance_scaling_initializer(factor=2.0, mode="FAN_IN", seed=0)
-    >>> keras.layers.Conv2D(32, 3, kernel_initializer=init)
+    >>> layer = keras.layers.Conv2D(32, 3, kernel_initializer=init)
 
     Reference: `tf.contrib.layers.variance_scaling_initializer` (TF 1.x); He et al. 2015,
     https://arxiv.org/abs/1502.01852
@@ -130,7 +130,7 @@ class MSRA(_TF1Preset):
 
     Example:
 
-    >>> keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer="msra")
+    >>> layer = keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer="msra")
 
     Reference: He et al. 2015, https://arxiv.org/abs/1502.01852
     """
@@ -151,7 +151,7 @@ class Caffe(_TF1Preset):
 
     Example:
 
-    >>> keras.layers.Conv2D(32, 3, kernel_initializer="caffe")
+    >>> layer = keras.layers.Conv2D(32, 3, kernel_initializer="caffe")
 
     Reference: Jia et al. 2014, "Caffe: Convolutional Architecture for Fast Feature
     Embedding", https://arxiv.org/abs/1408.5093
@@ -173,7 +173,7 @@ class Xavier(TF1VarianceScaling):
 
     Example:
 
-    >>> keras.layers.Dense(64, kernel_initializer="xavier")
+    >>> layer = keras.layers.Dense(64, kernel_initializer="xavier")
 
     Reference: Glorot & Bengio 2010, http://proceedings.mlr.press/v9/glorot10a.html
     """
@@ -205,7 +205,7 @@ def xavier_initializer(uniform: bool = True, seed=None) -> Xavier:
 
     Example:
 
-    >>> keras.layers.Dense(64, kernel_initializer=keras_inits.xavier_initializer(seed=0))
+    >>> layer = keras.layers.Dense(64, kernel_initializer=keras_inits.xavier_initializer(seed=0))
     """
     return Xavier(uniform=uniform, seed=seed)
 
@@ -228,6 +228,7 @@ def variance_scaling_initializer(
 
     Example:
 
-    >>> keras.layers.Conv2D(32, 3, kernel_initializer=keras_inits.variance_scaling_initializer())
+    >>> init = keras_inits.variance_scaling_initializer()
+    >>> layer = keras.layers.Conv2D(32, 3, kernel_initializer=init)
     """
     return TF1VarianceScaling(factor=factor, mode=mode, uniform=uniform, seed=seed)

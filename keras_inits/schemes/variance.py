@@ -52,8 +52,10 @@ class VarianceScaling(RandomInitializer, keras.initializers.VarianceScaling):
 
     Example:
 
-    >>> init = keras_inits.VarianceScaling(2.0, "fan_in", "untruncated_normal", seed=0)
-    >>> keras.layers.Conv2D(16, 3, kernel_initializer=init)
+    >>> init = keras_inits.VarianceScaling(2.0, "fan_geo_avg", "untruncated_normal", seed=0)
+    >>> init.variance((3, 3, 16, 64))  # 2 / sqrt(144 * 576)
+    0.006944444444444444
+    >>> layer = keras.layers.Conv2D(64, 3, kernel_initializer=init)
 
     Reference: He et al. 2015, https://arxiv.org/abs/1502.01852
     """
@@ -155,7 +157,8 @@ class GlorotUniform(_Preset):
 
     Example:
 
-    >>> keras.layers.Dense(8, activation="tanh", kernel_initializer=keras_inits.GlorotUniform(0))
+    >>> init = keras_inits.GlorotUniform(seed=0)
+    >>> layer = keras.layers.Dense(8, activation="tanh", kernel_initializer=init)
 
     Reference: Glorot & Bengio 2010, http://proceedings.mlr.press/v9/glorot10a.html
     """

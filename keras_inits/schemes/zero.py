@@ -55,8 +55,10 @@ class ZerO(Initializer):
 
     Example:
 
-    >>> keras_inits.ZerO()((4, 8))  # +-1/sqrt(8) Hadamard rows
-    >>> keras.layers.Dense(256, kernel_initializer="ZerO")
+    >>> w = keras.ops.convert_to_numpy(keras_inits.ZerO()((4, 8)))  # +-1/sqrt(8) Hadamard rows
+    >>> bool(np.all(np.abs(w) == np.float32(1 / math.sqrt(8))))
+    True
+    >>> layer = keras.layers.Dense(256, kernel_initializer="ZerO")
 
     Reference: Zhao et al. 2022, "ZerO Initialization: Initializing Neural Networks with only
     Zeros and Ones", https://arxiv.org/abs/2110.12661
