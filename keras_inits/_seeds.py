@@ -204,14 +204,22 @@ def resolve(initializer):
     return _reseeded(initializer, seed)
 
 
+class AutoSeed(int):
+    """The int seed an unseeded initializer picks at construction (Keras' rule), marked so
+    that a copy made with it (`EinsumDense` passes `seed=init.seed`) still counts as unseeded."""
+
+
 def _unseeded(initializer) -> bool:
-    return hasattr(initializer, "seed") and getattr(initializer, "_init_seed", 0) is None
+    return hasattr(initializer, "seed") and (
+        getattr(initializer, "_init_seed", 0) is None or getattr(initializer, "_auto_seed", False)
+    )
 
 
 def _reseeded(initializer, seed: int):
     """A copy drawing with `seed`; a wrapped unseeded initializer (DepthScaled's) takes it too."""
     resolved = copy.copy(initializer)
     resolved.seed = resolved._init_seed = seed
+    resolved._auto_seed = False
     inner = getattr(resolved, "initializer", None)
     if inner is not None and _unseeded(inner):
         resolved.initializer = _reseeded(inner, seed)

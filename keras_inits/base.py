@@ -124,10 +124,13 @@ class RandomInitializer(Initializer):
     """
 
     def __init__(self, seed: int | keras.random.SeedGenerator | None = None):
+        # A picked seed passed on (EinsumDense clones its initializer with `seed=init.seed`)
+        # still counts as unseeded for `keras_inits.seeding`.
+        self._auto_seed = isinstance(seed, _seeds.AutoSeed)
         seed = _checks.seed(seed)
         self._init_seed = seed
         # Keras' make_default_seed: an unseeded instance picks its int seed once.
-        self.seed = random.randint(1, int(1e9)) if seed is None else seed
+        self.seed = _seeds.AutoSeed(random.randint(1, int(1e9))) if seed is None else seed
 
     def _stateless(self) -> "RandomInitializer":
         if not isinstance(self.seed, keras.random.SeedGenerator):

@@ -244,3 +244,19 @@ def test_numpy_int_seed_is_accepted():
     with keras_inits.seeding(np.int64(3)) as scope:
         assert scope.seed == 3 and type(scope.seed) is int
     assert repr(scope) == "seeding(3, portable=False)"
+
+
+def test_einsum_dense_copies_of_unseeded_initializers_stay_path_seeded():
+    # EinsumDense clones a VarianceScaling initializer with `seed=init.seed` (its picked seed).
+    def build(extra):
+        inputs = keras.Input((10,))
+        x = L.Dense(10, name="extra")(inputs) if extra else inputs
+        outputs = L.EinsumDense("ab,bc->ac", 6, name="e",
+                                kernel_initializer=keras_inits.GlorotUniform())(x)
+        return keras.Model(inputs, outputs)
+
+    with keras_inits.seeding(1):
+        first, second = weights(build(False)), weights(build(True))
+    expected = to_numpy(keras_inits.GlorotUniform(seed=_seeds.path_seed(1, "e/kernel"))((10, 6)))
+    assert np.array_equal(first["e/kernel"], expected)
+    assert np.array_equal(second["e/kernel"], expected)
