@@ -14,15 +14,31 @@ import keras_inits
 
 #: (page, title, module prefix, introduction); the last group takes every other module.
 GROUPS = (
-    ("schemes", "Schemes", "keras_inits.schemes",
-     "The tensor-level initializers, one module per family. Each one's docstring gives its "
-     "formula; the [gallery](../gallery/index.md) shows what it draws."),
-    ("model", "Model-level tools", "keras_inits.model",
-     "Tools that apply schemes to whole Keras models."),
-    ("diagnostics", "Diagnostics and theory", "keras_inits.diagnostics",
-     "Tools that measure, and predict, how a signal propagates through a network."),
-    ("core", "Core", "keras_inits",
-     "The registry, the base classes, fans, gains and seeding: what every scheme shares."),
+    (
+        "schemes",
+        "Schemes",
+        "keras_inits.schemes",
+        "The tensor-level initializers, one module per family. Each one's docstring gives its "
+        "formula; the [gallery](../gallery/index.md) shows what it draws.",
+    ),
+    (
+        "model",
+        "Model-level tools",
+        "keras_inits.model",
+        "Tools that apply schemes to whole Keras models.",
+    ),
+    (
+        "diagnostics",
+        "Diagnostics and theory",
+        "keras_inits.diagnostics",
+        "Tools that measure, and predict, how a signal propagates through a network.",
+    ),
+    (
+        "core",
+        "Core",
+        "keras_inits",
+        "The registry, the base classes, fans, gains and seeding: what every scheme shares.",
+    ),
 )
 
 
@@ -34,8 +50,9 @@ def module_of(name: str) -> str:
 def group_of(name: str) -> str:
     """The page (a `GROUPS` key) that documents `name`."""
     module = module_of(name)
-    return next(page for page, _, prefix, _ in GROUPS
-                if module == prefix or module.startswith(prefix + "."))
+    return next(
+        page for page, _, prefix, _ in GROUPS if module == prefix or module.startswith(prefix + ".")
+    )
 
 
 def summary(obj) -> str:
@@ -64,8 +81,9 @@ def pages() -> dict[str, str]:
         if not members:
             continue
         index += [f"## [{title}]({page}.md)", "", "| symbol | summary |", "|---|---|"]
-        index += [f"| [`{n}`][keras_inits.{n}] | {summary(getattr(keras_inits, n))} |"
-                  for n in members]
+        index += [
+            f"| [`{n}`][keras_inits.{n}] | {summary(getattr(keras_inits, n))} |" for n in members
+        ]
         index.append("")
         body = [f"# {title}", "", intro, ""]
         for module in dict.fromkeys(module_of(n) for n in members):

@@ -21,8 +21,8 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import matplotlib
 
@@ -49,7 +49,7 @@ class Law:
     dist: stats.rv_continuous
     atom: float = 0.0
 
-    def scaled(self, factor: float) -> "Law":
+    def scaled(self, factor: float) -> Law:
         """The law of `factor * W`."""
         loc, scale = self.dist.kwds.get("loc", 0.0), self.dist.kwds.get("scale", 1.0)
         shapes = {k: v for k, v in self.dist.kwds.items() if k not in ("loc", "scale")}
@@ -87,13 +87,22 @@ LAWS: dict[type, Callable[..., Law]] = {
     keras_inits.VarianceScaling: _variance_scaling,
     keras_inits.RandomNormal: lambda init, shape: Law(stats.norm(init.mean, init.stddev)),
     keras_inits.RandomUniform: lambda init, shape: Law(
-        stats.uniform(init.minval, init.maxval - init.minval)),
+        stats.uniform(init.minval, init.maxval - init.minval)
+    ),
     keras_inits.TruncatedNormal: lambda init, shape: Law(
-        stats.truncnorm(init.lower, init.upper, loc=init.mean, scale=init.stddev)),
+        stats.truncnorm(init.lower, init.upper, loc=init.mean, scale=init.stddev)
+    ),
     keras_inits.Sparse: _sparse,
     keras_inits.CriticalBias: lambda init, shape: Law(stats.norm(scale=math.sqrt(init.sigma_b2))),
-    **dict.fromkeys((keras_inits.TorchKernel, keras_inits.TorchBias, keras_inits.TorchInProjection,
-                     keras_inits.TorchRecurrent), _torch_uniform),
+    **dict.fromkeys(
+        (
+            keras_inits.TorchKernel,
+            keras_inits.TorchBias,
+            keras_inits.TorchInProjection,
+            keras_inits.TorchRecurrent,
+        ),
+        _torch_uniform,
+    ),
     keras_inits.DepthScaled: lambda init, shape: law(init.initializer, shape).scaled(init.factor),
 }
 
@@ -101,7 +110,8 @@ LAWS: dict[type, Callable[..., Law]] = {
 SINGULAR: dict[type, Callable] = {
     keras_inits.Orthogonal: lambda init, w: [w],
     keras_inits.BlockOrthogonal: lambda init, w: np.split(
-        w, init.num_blocks or w.shape[1] // w.shape[0], axis=1),
+        w, init.num_blocks or w.shape[1] // w.shape[0], axis=1
+    ),
 }
 
 #: Random classes whose values are not element-wise draws: drawn as heatmaps.
@@ -177,8 +187,7 @@ def _plot_law(ax, name: str, w: np.ndarray) -> None:
     if exact is not None and exact.atom:
         zeros = np.count_nonzero(values == 0)
         values = values[values != 0]
-        ax.set_title(f"{name}: {zeros} of {w.size} exactly 0 (exact: {exact.atom:.1%})",
-                     fontsize=9)
+        ax.set_title(f"{name}: {zeros} of {w.size} exactly 0 (exact: {exact.atom:.1%})", fontsize=9)
     else:
         ax.set_title(name, fontsize=10)
     ax.hist(values, bins=80, density=True, color="#7aa6d6", label=f"sample, n={values.size}")
@@ -231,8 +240,12 @@ def _plot_singular(ax, name: str, w: np.ndarray) -> None:
         g = rng.standard_normal(m.shape) * np.linalg.norm(m) / math.sqrt(m.size)
         label = name if len(mats) == 1 else f"{name}, {len(mats)} gate blocks"
         ax.plot(s, "o-", ms=3, color="#c0392b", label=label if i == 0 else None)
-        ax.plot(np.linalg.svd(g, compute_uv=False), ":", color="grey",
-                label="Gaussian, same norm" if i == 0 else None)
+        ax.plot(
+            np.linalg.svd(g, compute_uv=False),
+            ":",
+            color="grey",
+            label="Gaussian, same norm" if i == 0 else None,
+        )
     ax.set_ylim(bottom=0)
     ax.set_xlabel("index")
     ax.set_ylabel("singular value")
@@ -261,11 +274,11 @@ TITLES = {
 }
 INTROS = {
     "law": "A histogram of one seeded sample of the shape shown, and in red the exact density "
-           "computed from the scheme's arguments.",
+    "computed from the scheme's arguments.",
     "singular": "Every singular value equals `gain`; a Gaussian matrix of the same size and norm "
-                "(dotted) spreads them out.",
+    "(dotted) spreads them out.",
     "heatmap": "The kernel itself, one panel per tap of a convolution kernel (red positive, blue "
-               "negative).",
+    "negative).",
 }
 
 

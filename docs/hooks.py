@@ -3,9 +3,10 @@
 - `on_files`: the API reference (`gen_api.py`) and the gallery (`gen_gallery.py`, its images
   under the ignored `build/docs/`), added as generated pages;
 - `on_page_markdown`: `<!-- include: PATH -->` lines are replaced by the file at `PATH` (relative
-  to the repository root): Markdown with its headings demoted one level, anything else (the
-  example scripts) in a code block. So committed outputs such as `benchmarks/RESULTS.md` and
-  the scripts the tests run are shown as they are. A missing file fails the build.
+  to the repository root): Markdown with its headings nested under the section the line is in,
+  anything else (the example scripts) in a code block. So committed outputs such as
+  `benchmarks/RESULTS.md` and the scripts the tests run are shown as they are. A missing file
+  fails the build.
 """
 
 from __future__ import annotations
@@ -35,16 +36,24 @@ def on_files(files, config):
     gallery, names = gen_gallery.build(images)
     files.append(File.generated(config, "gallery/index.md", content=gallery))
     for name in names:
-        files.append(File.generated(config, f"gallery/{name}",
-                                    abs_src_path=os.path.join(images, name)))
+        files.append(
+            File.generated(config, f"gallery/{name}", abs_src_path=os.path.join(images, name))
+        )
     for path, markdown in gen_api.pages().items():
         files.append(File.generated(config, path, content=markdown))
-    print(f"INFO    -  gallery ({len(names)} figures) and API pages generated in "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"INFO    -  gallery ({len(names)} figures) and API pages generated in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
     return files
 
 
-def _included(match: re.Match, page: str) -> str:
+HEADING = re.compile(r"^(#{1,6}) ", re.MULTILINE)
+FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)  # code blocks: no headings there
+FENCED_OR_HEADING = re.compile(r"(^```.*?^```)|^(#{1,6}) ", re.MULTILINE | re.DOTALL)
+
+
+def _included(match: re.Match, markdown: str, page: str) -> str:
     path = os.path.join(ROOT, match.group(1))
     if not os.path.isfile(path):
         raise PluginError(f"{page}: included file {match.group(1)!r} does not exist.")
@@ -53,8 +62,14 @@ def _included(match: re.Match, page: str) -> str:
     if not path.endswith(".md"):  # a script: shown as it is, in a code block
         return f"```{FENCES.get(os.path.splitext(path)[1], '')}\n{text.rstrip()}\n```"
     text = re.sub(r"<!-- /?section:[^>]*-->\n?", "", text)
-    return re.sub(r"^(#{1,5}) ", r"#\1 ", text, flags=re.MULTILINE)
+    # Nest the file's headings under the section the include line is in (its level + 1).
+    sections = HEADING.findall(FENCED.sub("", markdown[: match.start()]))
+    shift = len(sections[-1]) if sections else 1
+    return FENCED_OR_HEADING.sub(
+        lambda m: m.group(0) if m.group(2) is None else "#" * min(6, len(m.group(2)) + shift) + " ",
+        text,
+    )
 
 
 def on_page_markdown(markdown, page, config, files):
-    return INCLUDE.sub(lambda m: _included(m, page.file.src_uri), markdown)
+    return INCLUDE.sub(lambda m: _included(m, markdown, page.file.src_uri), markdown)

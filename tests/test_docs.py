@@ -55,8 +55,11 @@ def _parameters(obj) -> list[str]:
     if inspect.ismodule(obj):
         return []
     signature = inspect.signature(obj)
-    return [p.name for p in signature.parameters.values()
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -135,8 +138,15 @@ def test_gallery_kinds():
     assert gen_gallery.kind("DepthScaled") == "law"
     assert gen_gallery.kind("Orthogonal") == "singular"
     assert gen_gallery.kind("BlockOrthogonal") == "singular"
-    for name in ("Identity", "Dirac", "ZerO", "DeltaOrthogonal", "ConvolutionOrthogonal", "STFT",
-                 "Zeros"):
+    for name in (
+        "Identity",
+        "Dirac",
+        "ZerO",
+        "DeltaOrthogonal",
+        "ConvolutionOrthogonal",
+        "STFT",
+        "Zeros",
+    ):
         assert gen_gallery.kind(name) == "heatmap", name
 
 
@@ -186,8 +196,9 @@ def test_docstrings_read_as_markdown():
 
 
 def _nav_pages() -> list[str]:
-    return re.findall(r"^\s*-\s*(?:[^:\n]+:\s*)?(\S+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(),
-                      re.M)
+    return re.findall(
+        r"^\s*-\s*(?:[^:\n]+:\s*)?(\S+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(), re.M
+    )
 
 
 def test_nav_pages_exist():
@@ -199,8 +210,9 @@ def test_nav_pages_exist():
 
 
 def test_every_guide_is_in_the_nav():
-    written = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")
-               if "reproductions" not in p.parts}
+    written = {
+        str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md") if "reproductions" not in p.parts
+    }
     assert written <= set(_nav_pages())
 
 
