@@ -7,7 +7,9 @@ group by module, in the order of `__all__` (sorted).
 
 from __future__ import annotations
 
+import ast
 import inspect
+import os
 import sys
 
 import keras_inits
@@ -93,3 +95,31 @@ def pages() -> dict[str, str]:
         out[f"api/{page}.md"] = "\n".join(body)
     out["api/index.md"] = "\n".join(index)
     return out
+
+
+def examples_page(folder: str) -> str:
+    """The examples page: every script in `folder` (`examples/`), its docstring and its code."""
+    lines = [
+        "# Examples",
+        "",
+        "Short scripts a user would copy, from the repository's `examples/` folder. The test "
+        "suite runs every one of them (`tests/test_examples.py`), on every backend.",
+        "",
+    ]
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            doc = ast.get_docstring(ast.parse(f.read())) or ""
+        title, _, rest = doc.partition("\n")
+        lines += [
+            f"## `{name}`",
+            "",
+            title,
+            "",
+            rest.strip(),
+            "",
+            f"<!-- include: examples/{name} -->",
+            "",
+        ]
+    return "\n".join(lines)

@@ -39,7 +39,11 @@ def on_files(files, config):
         files.append(
             File.generated(config, f"gallery/{name}", abs_src_path=os.path.join(images, name))
         )
-    for path, markdown in gen_api.pages().items():
+    pages = {
+        **gen_api.pages(),
+        "examples.md": gen_api.examples_page(os.path.join(ROOT, "examples")),
+    }
+    for path, markdown in pages.items():
         files.append(File.generated(config, path, content=markdown))
     print(
         f"INFO    -  gallery ({len(names)} figures) and API pages generated in "

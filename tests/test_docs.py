@@ -202,7 +202,7 @@ def _nav_pages() -> list[str]:
 
 
 def test_nav_pages_exist():
-    generated = set(gen_api.pages()) | {"gallery/index.md"}
+    generated = set(gen_api.pages()) | {"gallery/index.md", "examples.md"}
     pages = _nav_pages()
     assert len(pages) > 20
     missing = [p for p in pages if p not in generated and not (DOCS / p).is_file()]
@@ -229,3 +229,9 @@ def test_gallery_law_of_two_summands():
     law = gen_gallery.law(init, (256, 256))
     assert law.dist.support() == pytest.approx((-0.5, 0.5))
     assert stats.kstest(w, law.dist.cdf).statistic < 1.95 / math.sqrt(w.size)
+
+
+def test_examples_page_shows_every_example():
+    page = gen_api.examples_page(str(ROOT / "examples"))
+    scripts = sorted(p.name for p in (ROOT / "examples").glob("*.py"))
+    assert re.findall(r"^<!-- include: examples/(\S+) -->$", page, re.M) == scripts
