@@ -30,6 +30,10 @@ class JacobianSpectrum:
         spread: the standard deviation of `σ²` over the same values (the spread of the
             spectrum of `J Jᵀ`; 0 for an exact isometry).
         n_in, n_out: the sizes of one sample's input and output.
+
+    Args:
+        singular_values: the `(samples, k)` array above (`jacobian_spectrum` builds it).
+        n_in, n_out: the sizes of one sample's input and output.
     """
 
     def __init__(self, singular_values: np.ndarray, n_in: int, n_out: int):
@@ -158,6 +162,11 @@ def jacobian_spectrum(model: keras.Model, x) -> JacobianSpectrum:
         return ops.reshape(outputs, (batch, -1))
 
     jac = _autodiff.per_sample_jacobian(forward, x)
+    if not np.all(np.isfinite(jac)):
+        raise ValueError(
+            f"The Jacobian of model {model.name!r} at `x` is not finite (NaN or inf entries): "
+            "its weights or outputs are not finite there."
+        )
     singular_values = np.linalg.svd(jac, compute_uv=False)
     return JacobianSpectrum(singular_values, n_in=jac.shape[2], n_out=jac.shape[1])
 

@@ -393,15 +393,22 @@ def _orthonormal_init(layer, kernel, seed: int) -> str:
 
 
 def _depthwise_orthonormal(shape, dtype, seed):
-    """Kernel `(*taps, channels, multiplier)`: per channel, an orthonormal `(taps, mult)` bank."""
+    """Kernel `(*taps, channels, multiplier)`: per channel, an orthonormal `(taps, mult)` bank.
+
+    All channels at once: the QR factorizations of a `(channels, big, small)` normal draw, each
+    with the signs of `diag(R)` moved into `Q`, which makes `Q` Haar-distributed (Mezzadri
+    2007). One batched QR instead of one per channel: MobileNetV2 has ~7000 depthwise channels.
+    """
     *taps, channels, multiplier = shape
     rows = math.prod(taps)
-    cdtype = compute_dtype(dtype)
-    banks = []
-    seed_gen = keras.random.SeedGenerator(seed)
-    for _ in range(channels):
-        banks.append(orthogonal(rows, multiplier, cdtype, seed_gen))
-    q = ops.stack(banks, axis=1)  # (rows, channels, multiplier)
+    big, small = max(rows, multiplier), min(rows, multiplier)
+    a = keras.random.normal((channels, big, small), dtype=compute_dtype(dtype), seed=seed)
+    q, r = ops.linalg.qr(a)  # reduced: q (channels, big, small) with orthonormal columns
+    signs = ops.where(ops.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)
+    q = q * ops.cast(signs[:, None, :], q.dtype)
+    if rows < multiplier:  # orthonormal rows: the transpose
+        q = ops.transpose(q, (0, 2, 1))
+    q = ops.transpose(q, (1, 0, 2))  # (rows, channels, multiplier)
     return ops.cast(ops.reshape(q, shape), dtype)
 
 
