@@ -15,7 +15,8 @@ TESTRUN := build/testrun
 OLDEST := .venv-oldest
 OLDEST_STAMP := $(OLDEST)/.installed-stamp
 
-.PHONY: install dev dist demo test test-fast test-oldest lint bench docs docs-serve clean
+.PHONY: install dev dist demo test test-fast test-oldest lint bench docs docs-serve clean \
+	phase-diagram trainability reproduce-meanfield
 
 install: $(STAMP)
 
@@ -84,6 +85,18 @@ test-fast: test
 # check (RESULTS.md untouched); `$(BIN)/python benchmarks/bench.py --help` for the options.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --results benchmarks/RESULTS.md $(BENCH_ARGS)
+
+# Mean-field theory reproduced (issue 14; not part of `make test`), each writing its figure and
+# a Markdown summary into docs/reproductions/: tanh's phase diagram and depth scales (Poole et
+# al. 2016, Schoenholz et al. 2017; about 1 minute), and Schoenholz et al.'s trainability
+# heatmap on digits (JAX; about 440 s of CPU time, so under 15 minutes on 2 quiet cores).
+phase-diagram: $(STAMP)
+	KERAS_BACKEND=jax $(BIN)/python docs/reproductions/phase_diagram.py
+
+trainability: $(STAMP)
+	KERAS_BACKEND=jax nice $(BIN)/python docs/reproductions/trainability.py
+
+reproduce-meanfield: phase-diagram trainability
 
 # The documentation site (mkdocs.yml, docs/), built into site/ in strict mode: a warning, a
 # broken link or a missing reference fails. The gallery draws with DOCS_BACKEND (torch is the

@@ -7,7 +7,10 @@ differences of the length map, Keras' own activation functions, and Monte-Carlo 
 a wide random Keras MLP on the current backend.
 """
 
+import importlib.util
 import math
+import os
+import sys
 import warnings
 
 import keras
@@ -128,6 +131,8 @@ def test_relu_family_closed_forms():
     assert meanfield.length_map("relu", 4.0, 1.5, 0.1) == pytest.approx(1.5 * 2 + 0.1)
     with pytest.raises(ValueError, match="grows without bound"):
         meanfield.depth_scales("relu", 2.5, 0.1)
+    # On the critical line with a bias, q grows linearly: both depth scales are infinite.
+    assert meanfield.depth_scales("relu", 2.0, 0.1) == (math.inf, math.inf)
     with pytest.raises(ValueError, match="chi1.*grows without bound"):
         meanfield.chi1("softplus", 3.0, 0.1)
 
@@ -263,3 +268,73 @@ BAD = [
 def test_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+# ------------------------------------------------------------------- the CLI and the reproductions
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _reproduction(name):
+    path = os.path.join(ROOT, "docs", "reproductions", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"reproduction_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_critical(capsys):
+    from keras_inits import cli
+
+    assert cli.main(["critical", "tanh", "--sigma-b2", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert f"{meanfield.critical('tanh', 0.05):.8g}" in out and "CriticalInit('tanh'" in out
+    assert cli.main(["critical", "leaky_relu", "--set", "negative_slope=0.5", "--depth", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "1.6" in out and "40 layers" in out  # 2 / 1.25
+    assert cli.main(["critical", "gelu"]) == 2
+    assert "No sigma_w2 gives chi1 = 1" in capsys.readouterr().err
+    assert cli.main(["critical", "tanhh"]) == 2
+    assert "Did you mean 'tanh'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["critical", "tanh", "--sigma-b2", "-1"])
+
+
+def test_phase_diagram_small():
+    module = _reproduction("phase_diagram")
+    sw, sb = np.array([0.8, 1.5, 2.5]), np.array([0.0, 0.05])
+    q, chi = module.q_star_map(sw, sb)
+    line = meanfield.critical_line("tanh", sb)
+    # The chi1 = 1 line separates the ordered cells (left of it) from the chaotic ones.
+    np.testing.assert_array_equal(chi < 1, sw[None, :] < line[:, None])
+    assert q[0, 0] == 0.0 and np.all(q[1] > 0)
+    xi_q, xi_c = module.depth_scale_curves(np.array([1.5, 1.76, 1.77, 2.5]))
+    assert xi_c[1] > xi_c[0] and xi_c[2] > xi_c[3] and np.all(xi_q < 3)
+
+
+@pytest.mark.slow
+def test_trainability_small():
+    module = _reproduction("trainability")
+    # The script's JAX network computes what a Keras Sequential of Dense tanh layers computes.
+    depth, width = 4, 16
+    weights = module.initial_weights(depth, width, 64, 10, seed=0)
+    params = module.scaled(weights, 1.7)
+    layers = [keras.Input((64,))]
+    kernels = [params["k0"], *params["kh"], params["kc"]]
+    biases = [params["b0"], *params["bh"], params["bc"]]
+    for i, (k, b) in enumerate(zip(kernels, biases)):
+        layers.append(keras.layers.Dense(k.shape[1], None if i == depth else "tanh"))
+    model = keras.Sequential(layers)
+    for layer, k, b in zip(model.layers, kernels, biases):
+        layer.set_weights([np.asarray(k), np.asarray(b)])
+    x = np.random.default_rng(0).normal(size=(5, 64)).astype("float32")
+    np.testing.assert_allclose(np.asarray(module.forward(params, x)), to_numpy(model(x)),
+                               rtol=1e-4, atol=1e-5)
+    # A small grid: at depth 60, sigma_w^2 = 1 (6 xi_c = 22) stays at chance, the critical
+    # sigma_w^2 (6 xi_c = inf) trains.
+    grid = module.Grid(sigma_w2=(1.0, 1.76), depths=(60,), steps=300)
+    accuracy = module.run_grid(grid, verbose=False)
+    assert accuracy[0, 0] < 0.3 and accuracy[0, 1] > 0.6, accuracy
+    agreement = module.boundary_agreement(grid, accuracy, module.theory(grid.sigma_w2))
+    assert agreement["agreement"] == 1.0

@@ -39,10 +39,14 @@ Example:
 
 >>> from keras_inits import meanfield
 >>> meanfield.critical("tanh", sigma_b2=0.05)          # σ_w² on the χ₁ = 1 line
-1.7617...
->>> meanfield.fixed_point("tanh", 1.5, 0.05), meanfield.chi1("tanh", 1.5, 0.05)
->>> meanfield.depth_scales("tanh", 1.5, 0.05)            # DepthScales(xi_q=..., xi_c=...)
+1.76095...
+>>> round(meanfield.fixed_point("tanh", 1.5, 0.05), 4), round(meanfield.chi1("tanh", 1.5, 0.05), 4)
+(0.418, 0.9386)
+>>> meanfield.depth_scales("tanh", 1.5, 0.05)
+DepthScales(xi_q=1.68..., xi_c=15.79...)
 >>> print(meanfield.recommend("tanh", depth=100))
+Activation tanh, 100 layers.
+...
 
 Reference: Poole et al. 2016, https://arxiv.org/abs/1606.05340; Schoenholz et al. 2017,
 https://arxiv.org/abs/1611.01232
@@ -275,6 +279,13 @@ def resolve(activation: Any, **params: Any) -> Activation:
 
     Returns:
         The `Activation`.
+
+    Example:
+
+    >>> from keras_inits import meanfield
+    >>> act = meanfield.resolve("leaky_relu", negative_slope=0.1)
+    >>> str(act), act.kinks, float(act.derivative(np.array([-1.0]))[0])
+    ('leaky_relu(negative_slope=0.1)', (0.0,), 0.1)
     """
     if isinstance(activation, Activation):
         if params:
@@ -454,6 +465,12 @@ def length_map(activation: Any, q: float, sigma_w2: float, sigma_b2: float = 0.0
 
     Returns:
         The next layer's pre-activation variance.
+
+    Example:
+
+    >>> from keras_inits import meanfield
+    >>> meanfield.length_map("relu", 4.0, 2.0, 0.1)   # 2 * 4/2 + 0.1
+    4.1
     """
     act, sigma_w2, sigma_b2 = _args(activation, sigma_w2, sigma_b2, params)
     q = _checks.real("q", q, nonnegative=True)
@@ -523,8 +540,11 @@ def fixed_point(activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0: 
 
     Example:
 
+    >>> from keras_inits import meanfield
     >>> meanfield.fixed_point("tanh", 1.5, 0.05)
-    >>> meanfield.fixed_point("relu", 1.0, 0.1)   # 0.1 / (1 - 1/2) = 0.2
+    0.41803...
+    >>> meanfield.fixed_point("relu", 1.0, 0.1)   # 0.1 / (1 - 1/2)
+    0.2
 
     Reference: Poole et al. 2016, https://arxiv.org/abs/1606.05340
     """
@@ -570,6 +590,7 @@ def chi1(activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0: float =
 
     Example:
 
+    >>> from keras_inits import meanfield
     >>> meanfield.chi1("relu", 2.0)   # He initialization: exactly 1
     1.0
 
@@ -645,11 +666,15 @@ def depth_scales(activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0:
         `DepthScales(xi_q, xi_c)`, in layers (`math.inf` where they diverge).
 
     Raises:
-        ValueError: when the variance diverges (no `q*`).
+        ValueError: when the variance diverges (no `q*`), except for linear, relu and
+            leaky_relu exactly on the critical line, where it grows linearly and both depth
+            scales are infinite.
 
     Example:
 
+    >>> from keras_inits import meanfield
     >>> meanfield.depth_scales("tanh", 1.5, 0.05)
+    DepthScales(xi_q=1.68..., xi_c=15.79...)
 
     Reference: Schoenholz et al. 2017, https://arxiv.org/abs/1611.01232
     """
@@ -660,6 +685,10 @@ def depth_scales(activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0:
 
 def _depth_scales(act: Activation, sw: float, sb: float, q: float) -> DepthScales:
     if math.isinf(q):
+        if act.negative_slope is not None and _chi1(act, sw, q) == 1.0:
+            # relu-like on the critical line with a bias: q grows linearly, not exponentially,
+            # and both maps have slope 1.
+            return DepthScales(math.inf, math.inf)
         raise _no_fixed_point(act, sw, sb, "depth_scales")
     xi_q = _inverse_log(_length_slope(act, sw, q))
     chi = _chi1(act, sw, q)
@@ -668,7 +697,7 @@ def _depth_scales(act: Activation, sw: float, sb: float, q: float) -> DepthScale
     return DepthScales(xi_q, _inverse_log(_correlation(act, sw, sb, q)[1]))
 
 
-_SCAN = np.geomspace(1e-2, 1e6, 57)  # σ_w² searched for χ₁ = 1 (factor 1.39 per step)
+_SCAN = [float(v) for v in np.geomspace(1e-2, 1e6, 57)]  # σ_w² searched for χ₁ = 1 (factor 1.39 per step)
 
 
 def _critical(act: Activation, sigma_b2: float, q0: float) -> float:
@@ -753,10 +782,13 @@ def critical(activation: Any, sigma_b2: float = 0.0, *, q0: float = 1.0,
 
     Example:
 
+    >>> from keras_inits import meanfield
     >>> meanfield.critical("relu")
     2.0
     >>> meanfield.critical("tanh", 0.05)   # Schoenholz et al. 2017: about 1.76
+    1.76095...
     >>> meanfield.critical("leaky_relu", negative_slope=0.1)  # 2 / 1.01
+    1.98019...
 
     Reference: Schoenholz et al. 2017, https://arxiv.org/abs/1611.01232
     """
@@ -780,7 +812,9 @@ def critical_line(activation: Any, sigma_b2_values, *, q0: float = 1.0,
 
     Example:
 
-    >>> meanfield.critical_line("tanh", [0.0, 0.05, 0.1])
+    >>> from keras_inits import meanfield
+    >>> meanfield.critical_line("tanh", [0.0, 0.05, 0.1]).round(4).tolist()
+    [1.0, 1.761, 1.9861]
     """
     act = resolve(activation, **params)
     values = np.asarray(sigma_b2_values)
@@ -814,7 +848,8 @@ class Recommendation:
         bias_initializer: `CriticalBias` with `sigma_b2`, for the biases.
         trainable_depth: the expected trainable depth `6 ξ_c` at the initializer's actual
             point (inf on the critical line in the infinite-width theory).
-        alternatives: `(sigma_w2, 6 ξ_c)` at a few points off the line, for comparison.
+        alternatives: `(sigma_w2, 6 ξ_c)` at 0.75, 0.9, 1.1 and 1.25 times `sigma_w2`, for
+            comparison (NaN where the variance diverges).
         reasoning: the explanation, as lines of text.
     """
 
@@ -856,10 +891,12 @@ def recommend(activation: Any, depth: int, sigma_b2: float | None = None, *,
 
     Example:
 
+    >>> from keras_inits import meanfield
     >>> rec = meanfield.recommend("tanh", depth=200)
-    >>> print(rec)
-    >>> keras.layers.Dense(64, "tanh", kernel_initializer=rec.initializer,
-    ...                    bias_initializer=rec.bias_initializer)
+    >>> rec.sigma_w2, rec.sigma_b2, rec.trainable_depth
+    (1.0, 0.0, inf)
+    >>> layer = keras.layers.Dense(64, "tanh", kernel_initializer=rec.initializer,
+    ...                            bias_initializer=rec.bias_initializer)
 
     Reference: Schoenholz et al. 2017, https://arxiv.org/abs/1611.01232
     """
@@ -899,9 +936,10 @@ def recommend(activation: Any, depth: int, sigma_b2: float | None = None, *,
         f"et al. 2017); finite width (corrections of order depth/width), the optimizer and "
         f"the data set it in practice.",
         "Off the critical line the expected trainable depth 6 xi_c shrinks fast:",
-        *(f"  sigma_w2 = {sw:.4g}: 6 xi_c = {d:.4g} layers" for sw, d in alternatives),
+        *(f"  sigma_w2 = {sw:.4g}: " + (f"6 xi_c = {d:.4g} layers" if d == d else
+          "no fixed point (the variance grows without bound)") for sw, d in alternatives),
     ]
-    short = [sw for sw, d in alternatives if d < depth]
+    short = [sw for sw, d in alternatives if not d >= depth]
     if short:
         lines.append(f"At {depth} layers, initializations with sigma_w2 in "
                      f"{', '.join(f'{sw:.3g}' for sw in short)} would likely not train.")

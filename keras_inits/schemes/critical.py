@@ -75,9 +75,11 @@ class CriticalInit(VarianceScaling):
 
     Example:
 
-    >>> init = keras_inits.CriticalInit("tanh", sigma_b2=0.05, seed=0)   # σ_w² = 1.7609...
-    >>> keras.layers.Dense(64, "tanh", kernel_initializer=init,
-    ...                    bias_initializer=keras_inits.CriticalBias(0.05, seed=1))
+    >>> init = keras_inits.CriticalInit("tanh", sigma_b2=0.05, seed=0)
+    >>> init.sigma_w2
+    1.76095...
+    >>> layer = keras.layers.Dense(64, "tanh", kernel_initializer=init,
+    ...                            bias_initializer=keras_inits.CriticalBias(0.05, seed=1))
 
     Reference: Poole et al. 2016, https://arxiv.org/abs/1606.05340; Schoenholz et al. 2017,
     https://arxiv.org/abs/1611.01232
@@ -134,8 +136,9 @@ class CriticalBias(RandomInitializer):
 
     Example:
 
-    >>> keras.layers.Dense(64, "tanh", kernel_initializer=keras_inits.CriticalInit("tanh", 0.05),
-    ...                    bias_initializer=keras_inits.CriticalBias(0.05))
+    >>> layer = keras.layers.Dense(64, "tanh",
+    ...                            kernel_initializer=keras_inits.CriticalInit("tanh", 0.05),
+    ...                            bias_initializer=keras_inits.CriticalBias(0.05))
 
     Reference: Schoenholz et al. 2017, https://arxiv.org/abs/1611.01232
     """
