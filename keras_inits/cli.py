@@ -5,6 +5,8 @@
     keras-inits compare [--depth 30] [--width 256] [--activation relu]
                         [--inits glorot_uniform,he_normal,lsuv] [--epochs 12] [--out PATH]
     keras-inits audit MODEL.keras [--policy NAME]      # exit status 1 if a weight is flagged
+    keras-inits spectrum [MODEL.keras] [--depth 32] [--width 256] [--activation tanh]
+                         [--inits orthogonal,glorot_normal] [--samples 16] [--out PATH]
     keras-inits critical ACTIVATION [--sigma-b2 0.05] [--set negative_slope=0.1] [--depth 100]
 
 Bad input ends with a one-line error on stderr and exit status 2, and so does a missing optional
@@ -113,6 +115,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=_positive, default=None,
                    help="also advise on a network of this many layers")
     p.set_defaults(run=_critical)
+
+    p = sub.add_parser(
+        "spectrum",
+        help="singular values of the input-output Jacobian: of a saved model, or of a plain "
+        "MLP per initializer (dynamical isometry)",
+    )
+    p.add_argument("model", nargs="?", default=None,
+                   help="a .keras file with one input of fixed shape (default: plain MLPs)")
+    p.add_argument("--depth", type=_positive, default=32, help="MLP layers (default: 32)")
+    p.add_argument("--width", type=_positive, default=256, help="MLP units (default: 256)")
+    p.add_argument("--activation", default="tanh", help="MLP activation (default: tanh)")
+    p.add_argument("--inits", type=_names, default=["orthogonal", "glorot_normal"],
+                   help="comma-separated registered names for the MLP kernels "
+                   "(default: orthogonal,glorot_normal)")
+    p.add_argument("--samples", type=_positive, default=16,
+                   help="inputs x ~ N(0, 1), one Jacobian each (default: 16)")
+    p.add_argument("--seed", type=int, default=0, help="default: 0")
+    p.add_argument("--out", default=None, help="PNG of the densities (default: none)")
+    p.set_defaults(run=_spectrum)
     return parser
 
 
@@ -476,3 +497,76 @@ def _critical(args) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# -------------------------------------------------------------------------------------- spectrum
+
+
+def _spectrum(args) -> int:
+    import keras
+    import numpy as np
+
+    import keras_inits
+    from keras_inits._capture import pyplot, table
+    from keras_inits.diagnostics.compare import kernel_initializer
+    from keras_inits.diagnostics.jacobian import plot_density
+    from keras_inits._registry import lookup
+
+    if args.out:
+        pyplot("keras-inits spectrum --out")  # before any work: the extra is there
+    rng = np.random.default_rng(args.seed)
+    if args.model:
+        if not os.path.isfile(args.model):
+            raise CLIError(f"model: no such file. Received: {args.model!r}")
+        models = {os.path.basename(args.model): keras.saving.load_model(args.model)}
+        shape = tuple(models[os.path.basename(args.model)].inputs[0].shape[1:])
+        if any(d is None for d in shape):
+            raise CLIError(f"model: its input shape {shape} is not fixed; pass a model whose "
+                           "input shape (after the batch axis) has no None.")
+        description = f"{args.model}, input {shape}"
+    else:
+        for name in args.inits:
+            try:
+                lookup(name)
+            except ValueError as e:
+                raise CLIError(f"--inits: {e}") from None
+        try:
+            keras.activations.get(args.activation)
+        except ValueError:
+            raise CLIError(f"--activation: unknown activation {args.activation!r}") from None
+        shape = (args.width,)
+        models = {}
+        for name in args.inits:
+            inputs = keras.Input(shape)
+            h = inputs
+            for i in range(args.depth):
+                h = keras.layers.Dense(args.width, args.activation, kernel_initializer=(
+                    kernel_initializer(name, args.seed * 1000 + i)))(h)
+            models[name] = keras.Model(inputs, h)
+        description = f"{args.depth} x Dense({args.width}, {args.activation}), biases 0"
+    x = rng.normal(size=(args.samples,) + shape).astype("float32")
+    print(f"keras-inits spectrum: {description}; {args.samples} inputs x ~ N(0, 1) "
+          f"(backend: {keras.backend.backend()})")
+    rows, spectra = [], {}
+    for name, model in models.items():
+        s = spectra[name] = keras_inits.jacobian_spectrum(model, x)
+        median = float(np.median(s.singular_values))
+        rows.append([name, s.mean_squared, s.spread, s.min, median, s.max])
+    print(table(["model" if args.model else "init", "mean sigma^2", "std sigma^2", "min sigma",
+                 "median sigma", "max sigma"], rows))
+    if args.out:
+        plt = pyplot("keras-inits spectrum --out")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, s in spectra.items():
+            plot_density(ax, s.singular_values, label=name)
+        ax.set(xscale="log", xlabel="singular value of dF/dx", ylabel="density",
+               title=description)
+        ax.legend()
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        out_dir = os.path.dirname(os.path.abspath(args.out))
+        os.makedirs(out_dir, exist_ok=True)
+        fig.savefig(args.out, dpi=100)
+        plt.close(fig)
+        print(f"wrote {args.out}")
+    return 0
