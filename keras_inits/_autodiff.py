@@ -6,8 +6,8 @@ Three operations, each written once per backend (TensorFlow, JAX, torch):
 - `jvp`: forward mode, the tangents of every tensor a forward pass records, for one input
   tangent (one pass: TensorFlow's `ForwardAccumulator`, `jax.jvp`, torch's dual tensors);
 - `per_sample_jacobian`: the Jacobian of each sample's output with respect to that sample's
-  input, one reverse pass per output unit, vectorized over them (TensorFlow's
-  `batch_jacobian`, `jax.vmap` of `jax.vjp`, torch's `is_grads_batched`).
+  input, one reverse pass per output unit (a persistent TensorFlow tape; vectorized over the
+  units by `jax.vmap` of `jax.vjp` and torch's `is_grads_batched`).
 
 Everything else (which tensors to record, statistics, reports) is backend-neutral and lives in
 `_capture`, `diagnostics/propagation.py` and `diagnostics/jacobian.py`.
@@ -110,18 +110,23 @@ def per_sample_jacobian(forward: Callable, x) -> np.ndarray:
 
     `forward` maps `(batch, *input)` to `(batch, n_out)` and treats samples independently
     (inference mode), so the gradient of the batch sum of output unit `k` holds every
-    sample's row `k`. The `n_out` reverse passes are vectorized.
+    sample's row `k`: `n_out` reverse passes after one forward pass.
     """
     backend = _backend()
     batch = int(x.shape[0])
     if backend == "tensorflow":
         import tensorflow as tf
 
+        # One eager reverse pass per output unit from a persistent tape: `batch_jacobian`
+        # vectorizes them with pfor, which traces a new graph per call (~10x slower eagerly).
         x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
             y = forward(x)
-        jac = tape.batch_jacobian(y, x)
+        eye = tf.eye(y.shape[1], dtype=y.dtype)
+        rows = [tape.gradient(y, x, output_gradients=tf.broadcast_to(eye[k], tf.shape(y)))
+                for k in range(y.shape[1])]
+        jac = tf.stack(rows, axis=1)
     elif backend == "jax":
         import jax
 
