@@ -134,7 +134,7 @@ def seed(value: Any) -> Any:
     if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
         value, (bool, np.bool_)
     ):
-        if not 0 <= value <= SEED_MAX:
+        if not 0 <= int(value) <= SEED_MAX:
             raise ValueError(
                 f"Argument `seed` must be an int in [0, {SEED_MAX}] (2**32 - 1: the range every "
                 f"backend accepts). Received: seed={value!r}"
@@ -325,7 +325,7 @@ def exact_in(owner: str, dtype: str, values: Any, args: dict[str, Any]) -> None:
 def config_keys(cls: type, config: dict) -> None:
     """Raises TypeError naming any key of `config` that `cls`'s constructor does not take, and
     any required argument that `config` lacks, with the keys that are allowed."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    params = list(inspect.signature(cls).parameters.values())  # the constructor's, less self
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return
     allowed = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

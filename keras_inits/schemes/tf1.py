@@ -10,11 +10,11 @@ scripts ported from TF1 start from the same statistics.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 from keras_inits import _checks, _sampling
 from keras_inits._registry import register
-from keras_inits.schemes.variance import TRUNCATED_STD, VarianceScaling
+from keras_inits.schemes.variance import TRUNCATED_STD, Mode, VarianceScaling
 
 TF1Mode = Literal["FAN_IN", "FAN_OUT", "FAN_AVG", "FAN_GEO_AVG"]
 # TF1's three modes, and jax.nn.initializers' geometric mean sqrt(fan_in * fan_out).
@@ -59,10 +59,9 @@ class TF1VarianceScaling(VarianceScaling):
         output_axes=None,
     ):
         self.factor = _checks.real("factor", factor, positive=True)
-        _checks.choice(
+        upper = _checks.choice(
             "mode", mode.upper() if isinstance(mode, str) else mode, TF1_MODES, received=mode
         )
-        mode = mode.upper()
         self.uniform = _checks.boolean("uniform", uniform)
         # `scale` makes `variance()` the actual variance of the values drawn below.
         scale = self.factor
@@ -75,7 +74,7 @@ class TF1VarianceScaling(VarianceScaling):
             )
         super().__init__(
             scale=scale,
-            mode=mode.lower(),
+            mode=cast(Mode, upper.lower()),
             distribution="uniform" if self.uniform else "truncated_normal",
             seed=seed,
             input_axes=input_axes,
@@ -219,7 +218,7 @@ def variance_scaling_initializer(
 
     Args:
         factor: positive multiplicative factor (default 2.0).
-        mode: `"FAN_IN"` (default), `"FAN_OUT"` or `"FAN_AVG"` (case-insensitive).
+        mode: `"FAN_IN"` (default), `"FAN_OUT"`, `"FAN_AVG"` or `"FAN_GEO_AVG"` (case-insensitive).
         uniform: uniform if True, else truncated normal (default False).
         seed: None, an int or a `keras.random.SeedGenerator`.
 

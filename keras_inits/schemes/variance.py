@@ -12,7 +12,7 @@ MultiHeadAttention compute einsum-aware fans only for instances of that class.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import keras
 
@@ -72,16 +72,16 @@ class VarianceScaling(RandomInitializer, keras.initializers.VarianceScaling):
         self.scale = _checks.real("scale", scale, positive=True)
         # Each error starts with Keras' own wording for the same value.
         self.mode = _checks.choice("mode", mode, MODES, keras=f"Invalid `mode` argument: {mode}. ")
-        received = distribution
-        if isinstance(distribution, str):
-            distribution = distribution.lower()
-            distribution = "truncated_normal" if distribution == "normal" else distribution
+        name: Any = distribution  # normalized: lower case, "normal" -> "truncated_normal"
+        if isinstance(name, str):
+            name = name.lower()
+            name = "truncated_normal" if name == "normal" else name
         self.distribution = _checks.choice(
             "distribution",
-            distribution,
+            name,
             DISTRIBUTIONS,
-            received=received,
-            keras=f"Invalid `distribution` argument: {distribution}. ",
+            received=distribution,
+            keras=f"Invalid `distribution` argument: {name}. ",
         )
         self.input_axes = _checks.axes("input_axes", input_axes)
         self.output_axes = _checks.axes("output_axes", output_axes)
