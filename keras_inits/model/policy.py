@@ -596,8 +596,8 @@ def execute(steps: list[Step], verbose: int) -> None:
     journal = Journal()
     try:
         for done, step in enumerate(planned, 1):
+            journal.save(step.variable)  # first: its host copy is freed before the draw
             value = draw(step.initializer, step.variable)
-            journal.save(step.variable)
             step.variable.assign(value)
             del value
             step.entry.status = "assigned"
