@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import keras
 from keras import ops
 
-from keras_inits import _checks, _sampling, _seeds
+from keras_inits import _checks, _fork, _sampling, _seeds
 
 
 # Serializes draws from SeedGenerator-seeded initializers (re-entrant: DepthScaled calls the
@@ -63,6 +63,16 @@ class Initializer(keras.initializers.Initializer):
         if math.prod(shape) == 0:
             return ops.zeros(shape, dtype=dtype)
         _checks.value_range(self, shape, dtype)  # no argument may overflow the dtype to inf
+        if _fork.FORKED:  # a forked child: see `_fork`
+            backend = keras.backend.backend()
+            if backend in ("tensorflow", "jax"):
+                return _fork.draw(self, shape, dtype)
+            if backend == "torch":
+                with _fork.single_threaded_torch():
+                    return self._generate_locked(shape, dtype)
+        return self._generate_locked(shape, dtype)
+
+    def _generate_locked(self, shape, dtype):
         if isinstance(getattr(self, "seed", None), keras.random.SeedGenerator):
             # SeedGenerator.next() reads, then assigns, its state: unlocked, two threads can
             # read the same state and draw the same values.
