@@ -45,6 +45,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_inits import _portable, _seeds
+
 SQRT2 = math.sqrt(2.0)
 #: The largest block of the JAX paths (4 MiB of float32, about 1 ms of work on one CPU core):
 #: eager tensors are assembled from blocks of at most this size, and under `jax.jit` tensors
@@ -65,6 +67,8 @@ def compute_dtype(dtype: str) -> str:
 def normal(shape, dtype, seed, mean=0.0, stddev=1.0):
     """`N(mean, stddev**2)` samples."""
     backend = keras.backend.backend()
+    if backend != "jax" and _seeds.portable():  # jax.random's values (`_portable`)
+        return _portable.sample("normal", shape, dtype, seed, _normal_params(mean, stddev))
     if backend == "jax" and compute_dtype(dtype) == "float32":
         return _jax_sample("normal", shape, dtype, seed, _normal_params(mean, stddev))
     if backend == "torch":
@@ -81,6 +85,8 @@ def normal(shape, dtype, seed, mean=0.0, stddev=1.0):
 def uniform(shape, dtype, seed, minval=0.0, maxval=1.0):
     """`U[minval, maxval)` samples."""
     backend = keras.backend.backend()
+    if backend != "jax" and _seeds.portable():  # jax.random's values (`_portable`)
+        return _portable.sample("uniform", shape, dtype, seed, (minval, maxval))
     if backend == "jax" and compute_dtype(dtype) == "float32":
         return _jax_sample("uniform", shape, dtype, seed, (minval, maxval))
     if backend == "torch":
@@ -106,6 +112,8 @@ def truncated_normal(shape, dtype, seed, mean=0.0, stddev=1.0, lower=-2.0, upper
     lower, upper = max(lower, -40.0), min(upper, 40.0)
     lo, hi = math.erf(lower / SQRT2), math.erf(upper / SQRT2)
     backend = keras.backend.backend()
+    if backend != "jax" and _seeds.portable():  # jax.random's values (`_portable`)
+        return _portable.sample("truncated", shape, dtype, seed, (lo, hi, lower, upper, stddev, mean))
     if backend == "jax" and cdtype == "float32":
         params = (lo, hi, lower, upper, stddev, mean)
         return _jax_sample("truncated", shape, dtype, seed, params)

@@ -74,14 +74,18 @@ def seeding_path(path: str, model_names: set[str] | frozenset[str]) -> str:
     return "/".join([p for p in parents if p not in model_names] + [name])
 
 
-def model_seeding_paths(model) -> dict[int, str]:
-    """`{id(variable): seeding path}` for every variable of `model` (a layer or a model): the
-    rule `seeding` applies at creation, for model-level tools that seed existing variables."""
+def layers_seeding_path(path: str, layers) -> str:
+    """`path` without the names of the models among `layers` (those containing the variable):
+    the rule `seeding` applies at creation, for model-level tools that seed existing variables."""
     import keras
 
+    return seeding_path(path, frozenset(l.name for l in layers if isinstance(l, keras.Model)))
+
+
+def model_seeding_paths(model) -> dict[int, str]:
+    """`{id(variable): seeding path}` for every variable of `model` (a layer or a model)."""
     layers = model._flatten_layers(include_self=True)
-    names = frozenset(layer.name for layer in layers if isinstance(layer, keras.Model))
-    return {id(v): seeding_path(v.path, names) for v in model.variables}
+    return {id(v): layers_seeding_path(v.path, layers) for v in model.variables}
 
 
 class seeding:
