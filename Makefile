@@ -8,8 +8,9 @@ BACKENDS := tensorflow jax torch
 EXTRAS := tensorflow-cpu,jax,torch,test
 PYTEST_ARGS ?=
 DIST := build/dist
-# The tests run from a copy of tests/, examples/ and benchmarks/ that has no keras_inits/ next to
-# it, so they (and the subprocesses they start) import the installed wheel, never the sources.
+# The tests run from a copy of the checkout without keras_inits/ (and without environments and
+# build outputs), so they and the subprocesses they start import the installed wheel, never the
+# sources.
 TESTRUN := build/testrun
 # The oldest releases pyproject.toml allows (constraints-oldest.txt), in their own environment.
 OLDEST := .venv-oldest
@@ -42,7 +43,8 @@ dist: $(STAMP)
 define run_suite
 	$(1)/bin/python -m pip install -q --no-deps --force-reinstall $(DIST)/keras_inits-*.whl
 	rm -rf $(TESTRUN) && mkdir -p $(TESTRUN)
-	cp -r tests examples benchmarks docs mkdocs.yml pyproject.toml constraints.txt constraints-oldest.txt $(TESTRUN)/
+	tar -c --exclude=./keras_inits --exclude='./.venv*' --exclude=./build --exclude=./.git \
+		--exclude='*.egg-info' --exclude=./site --exclude='*_cache' . | tar -x -C $(TESTRUN)
 	@status=0; for b in $(BACKENDS); do \
 		echo "===== KERAS_BACKEND=$$b ($(1))"; \
 		(cd $(TESTRUN) && KERAS_INITS_TEST_INSTALLED=1 KERAS_BACKEND=$$b \
