@@ -24,11 +24,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt ".[$(EXTRAS),dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[$(EXTRAS),dev]"
 	touch $(STAMP)
 
-# For development: the same environment, with the package installed editable. (`make test`
-# installs the built wheel over it; run `make dev` again afterwards.)
+# For development: the package installed editable in .venv. `make install` does that too, but
+# `make test` installs the built wheel over it: `make dev` puts the editable install back.
 dev: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps -e .
 
