@@ -15,11 +15,12 @@ explicitly where the source resets them (torch and flax: mean 0, variance 1).
 from __future__ import annotations
 
 import difflib
-import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 
+from keras_inits import _checks
 from keras_inits.model.policy import InitMap
 from keras_inits.schemes.constant import Constant, Ones, Zeros
 from keras_inits.schemes.depth import DepthScaled
@@ -58,8 +59,11 @@ def _norms() -> dict:
         layers.LayerNormalization: scale_offset,
         layers.GroupNormalization: scale_offset,
         layers.RMSNormalization: {"scale": Ones()},
-        layers.BatchNormalization: {**scale_offset, "moving_mean": Zeros(),
-                                    "moving_variance": Ones()},
+        layers.BatchNormalization: {
+            **scale_offset,
+            "moving_mean": Zeros(),
+            "moving_variance": Ones(),
+        },
     }
 
 
@@ -99,20 +103,31 @@ def torch_preset() -> InitMap:
     (torch 2.13).
     """
     linear = {"kernel": TorchKernel(), "bias": TorchBias()}
-    recurrent = {"kernel": TorchRecurrent(), "recurrent_kernel": TorchRecurrent(),
-                 "bias": TorchRecurrent()}
-    return InitMap({
-        layers.MultiHeadAttention: {"kernel": TorchInProjection(), "bias": Zeros()},
-        layers.Dense: linear,
-        layers.EinsumDense: linear,
-        **{cls: linear for cls in CONVS + CONV_TRANSPOSES + DEPTHWISE},
-        **{cls: {"depthwise_kernel": TorchKernel(), "pointwise_kernel": TorchKernel(),
-                 "bias": TorchBias()} for cls in SEPARABLE},
-        layers.Embedding: {"embeddings": RandomNormal(mean=0.0, stddev=1.0)},
-        **{cls: recurrent for cls in CELLS},
-        **_norms(),
-        layers.PReLU: {"alpha": Constant(0.25)},
-    })
+    recurrent = {
+        "kernel": TorchRecurrent(),
+        "recurrent_kernel": TorchRecurrent(),
+        "bias": TorchRecurrent(),
+    }
+    return InitMap(
+        {
+            layers.MultiHeadAttention: {"kernel": TorchInProjection(), "bias": Zeros()},
+            layers.Dense: linear,
+            layers.EinsumDense: linear,
+            **{cls: linear for cls in CONVS + CONV_TRANSPOSES + DEPTHWISE},
+            **{
+                cls: {
+                    "depthwise_kernel": TorchKernel(),
+                    "pointwise_kernel": TorchKernel(),
+                    "bias": TorchBias(),
+                }
+                for cls in SEPARABLE
+            },
+            layers.Embedding: {"embeddings": RandomNormal(mean=0.0, stddev=1.0)},
+            **{cls: recurrent for cls in CELLS},
+            **_norms(),
+            layers.PReLU: {"alpha": Constant(0.25)},
+        }
+    )
 
 
 def flax_preset() -> InitMap:
@@ -145,21 +160,35 @@ def flax_preset() -> InitMap:
     """
     dense = {"kernel": LecunNormal(), "bias": Zeros()}
     cell = {"kernel": LecunNormal(), "recurrent_kernel": BlockOrthogonal(), "bias": Zeros()}
-    return InitMap({
-        layers.Dense: dense,
-        **{cls: dense for cls in CONVS},
-        **{cls: {"kernel": _lecun(_transpose_axes(rank)), "bias": Zeros()}
-           for rank, cls in enumerate(CONV_TRANSPOSES, 1)},
-        **{cls: {"kernel": _lecun(_depthwise_axes(rank)), "bias": Zeros()}
-           for rank, cls in enumerate(DEPTHWISE, 1)},
-        **{cls: {"depthwise_kernel": _lecun(_depthwise_axes(rank)),
-                 "pointwise_kernel": LecunNormal(), "bias": Zeros()}
-           for rank, cls in enumerate(SEPARABLE, 1)},
-        layers.Embedding: {"embeddings": VarianceScaling(
-            1.0, "fan_in", "untruncated_normal", input_axes=[1], output_axes=[0])},
-        **{cls: cell for cls in CELLS},
-        **_norms(),
-    })
+    return InitMap(
+        {
+            layers.Dense: dense,
+            **{cls: dense for cls in CONVS},
+            **{
+                cls: {"kernel": _lecun(_transpose_axes(rank)), "bias": Zeros()}
+                for rank, cls in enumerate(CONV_TRANSPOSES, 1)
+            },
+            **{
+                cls: {"kernel": _lecun(_depthwise_axes(rank)), "bias": Zeros()}
+                for rank, cls in enumerate(DEPTHWISE, 1)
+            },
+            **{
+                cls: {
+                    "depthwise_kernel": _lecun(_depthwise_axes(rank)),
+                    "pointwise_kernel": LecunNormal(),
+                    "bias": Zeros(),
+                }
+                for rank, cls in enumerate(SEPARABLE, 1)
+            },
+            layers.Embedding: {
+                "embeddings": VarianceScaling(
+                    1.0, "fan_in", "untruncated_normal", input_axes=[1], output_axes=[0]
+                )
+            },
+            **{cls: cell for cls in CELLS},
+            **_norms(),
+        }
+    )
 
 
 def _lecun(axes: tuple[list[int], list[int]]) -> LecunNormal:
@@ -227,12 +256,7 @@ def gpt2_preset(
     Reference: transformers/models/gpt2/modeling_gpt2.py, `GPT2PreTrainedModel._init_weights`;
     Radford et al. 2019, section 2.3.
     """
-    if isinstance(n_layer, bool) or not isinstance(n_layer, int) or n_layer < 1:
-        raise (TypeError if not isinstance(n_layer, int) or isinstance(n_layer, bool)
-               else ValueError)(
-            f"Argument `n_layer` must be an int >= 1 (the number of transformer blocks). "
-            f"Received: n_layer={n_layer!r}"
-        )
+    n_layer = _checks.integer("n_layer", n_layer, minimum=1)
     if not isinstance(residual, str):
         raise TypeError(
             f"Argument `residual` must be a regex string. Received: residual={residual!r}"
@@ -242,25 +266,21 @@ def gpt2_preset(
 
 
 def _normal(std: float) -> RandomNormal:
-    if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
-        raise (TypeError if not isinstance(std, (int, float)) or isinstance(std, bool)
-               else ValueError)(
-            f"Argument `initializer_range` must be a float > 0. "
-            f"Received: initializer_range={std!r}"
-        )
-    return RandomNormal(mean=0.0, stddev=float(std))
+    return RandomNormal(mean=0.0, stddev=_checks.real("initializer_range", std, positive=True))
 
 
 def _hugging_face(initializer_range: float) -> InitMap:
     normal = {"kernel": _normal(initializer_range), "bias": Zeros()}
     policy = torch_preset()
-    policy.update({
-        layers.MultiHeadAttention: normal,
-        layers.Dense: normal,
-        layers.EinsumDense: normal,
-        layers.Embedding: {"embeddings": _normal(initializer_range)},
-        layers.LayerNormalization: {"gamma": Ones(), "beta": Zeros()},
-    })
+    policy.update(
+        {
+            layers.MultiHeadAttention: normal,
+            layers.Dense: normal,
+            layers.EinsumDense: normal,
+            layers.Embedding: {"embeddings": _normal(initializer_range)},
+            layers.LayerNormalization: {"gamma": Ones(), "beta": Zeros()},
+        }
+    )
     return policy
 
 
@@ -296,34 +316,39 @@ def vit_jax_preset(head: str = r"(^|/)head/", mlp: str = "mlp", head_bias: float
     for name, value in (("head", head), ("mlp", mlp)):
         if not isinstance(value, str):
             raise TypeError(f"Argument `{name}` must be a regex string. Received: {name}={value!r}")
-    if isinstance(head_bias, bool) or not isinstance(head_bias, (int, float)):
-        raise TypeError(f"Argument `head_bias` must be a float. Received: head_bias={head_bias!r}")
+    head_bias = _checks.real("head_bias", head_bias)
     tiny = RandomNormal(mean=0.0, stddev=1e-6)
     xavier = {"kernel": XavierUniform(), "bias": Zeros()}
-    policy = InitMap({
-        head + r"(.*/)?kernel$": Zeros(),
-        head + r"(.*/)?bias$": Constant(float(head_bias)),
-        **_vit_tokens(),
-        mlp + r".*/bias$": tiny,
-        # timm's `attn.proj` is a Linear like any other (xavier); MultiHeadAttention's class
-        # rule below would give it torch's out_proj law instead.
-        r"attention_output/kernel$": XavierUniform(),
-    })
+    policy = InitMap(
+        {
+            head + r"(.*/)?kernel$": Zeros(),
+            head + r"(.*/)?bias$": Constant(head_bias),
+            **_vit_tokens(),
+            mlp + r".*/bias$": tiny,
+            # timm's `attn.proj` is a Linear like any other (xavier); MultiHeadAttention's class
+            # rule below would give it torch's out_proj law instead.
+            r"attention_output/kernel$": XavierUniform(),
+        }
+    )
     policy.update(torch_preset())
-    policy.update({
-        layers.MultiHeadAttention: {"kernel": TorchInProjection(), "bias": Zeros()},
-        layers.Dense: xavier,
-        layers.EinsumDense: xavier,
-        layers.Conv2D: {"kernel": LecunNormal(), "bias": Zeros()},
-    })
+    policy.update(
+        {
+            layers.MultiHeadAttention: {"kernel": TorchInProjection(), "bias": Zeros()},
+            layers.Dense: xavier,
+            layers.EinsumDense: xavier,
+            layers.Conv2D: {"kernel": LecunNormal(), "bias": Zeros()},
+        }
+    )
     return policy
 
 
 def _vit_tokens() -> dict:
     """timm's `VisionTransformer.init_weights`: position embeddings `trunc_normal_(std=.02)`
     (bounds ±2 absolute, i.e. 100 std: a normal), class tokens `normal_(std=1e-6)`."""
-    return {r"(pos_embed|position_embedding)": RandomNormal(mean=0.0, stddev=0.02),
-            r"(cls_token|class_token)": RandomNormal(mean=0.0, stddev=1e-6)}
+    return {
+        r"(pos_embed|position_embedding)": RandomNormal(mean=0.0, stddev=0.02),
+        r"(cls_token|class_token)": RandomNormal(mean=0.0, stddev=1e-6),
+    }
 
 
 def vit_timm_preset() -> InitMap:
@@ -345,8 +370,9 @@ def vit_timm_preset() -> InitMap:
     normal = {"kernel": RandomNormal(mean=0.0, stddev=0.02), "bias": Zeros()}
     policy = InitMap(_vit_tokens())
     policy.update(torch_preset())
-    policy.update({layers.MultiHeadAttention: normal, layers.Dense: normal,
-                   layers.EinsumDense: normal})
+    policy.update(
+        {layers.MultiHeadAttention: normal, layers.Dense: normal, layers.EinsumDense: normal}
+    )
     return policy
 
 
@@ -368,7 +394,9 @@ def torchvision_resnet_preset() -> InitMap:
     """
     policy = torch_preset()
     policy[layers.Conv2D] = {
-        "kernel": KaimingNormal(mode="fan_out", nonlinearity="relu"), "bias": TorchBias()}
+        "kernel": KaimingNormal(mode="fan_out", nonlinearity="relu"),
+        "bias": TorchBias(),
+    }
     return policy
 
 
@@ -387,9 +415,16 @@ def zero_init_residual_preset() -> InitMap:
     Reference: torchvision/models/resnet.py (`ResNet.__init__`, `zero_init_residual`); Goyal
     et al. 2017, https://arxiv.org/abs/1706.02677.
     """
-    return InitMap({cls: {"gamma": ZeroInitResidual()}
-                    for cls in (layers.BatchNormalization, layers.LayerNormalization,
-                                layers.GroupNormalization)})
+    return InitMap(
+        {
+            cls: {"gamma": ZeroInitResidual()}
+            for cls in (
+                layers.BatchNormalization,
+                layers.LayerNormalization,
+                layers.GroupNormalization,
+            )
+        }
+    )
 
 
 #: Preset name -> the function that builds it.
@@ -435,18 +470,22 @@ def get_preset(name: str, **arguments: Any) -> InitMap:
     >>> keras_inits.apply(model, policy, seed=0)
     """
     if not isinstance(name, str):
-        raise TypeError(f"Argument `name` must be a preset name, one of {names()}. "
-                        f"Received: name={name!r}")
+        raise TypeError(
+            f"Argument `name` must be a preset name, one of {names()}. Received: name={name!r}"
+        )
     if name not in PRESETS:
         close = difflib.get_close_matches(name, PRESETS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown preset: {name!r}.{hint} Argument `name` must be one of "
-                         f"{names()}. Received: name={name!r}")
+        raise ValueError(
+            f"Unknown preset: {name!r}.{hint} Argument `name` must be one of "
+            f"{names()}. Received: name={name!r}"
+        )
     build = PRESETS[name]
     try:
         return build(**arguments)
     except TypeError as e:
         if "argument" not in str(e) or "Argument `" in str(e):
             raise
-        raise TypeError(f"Preset {name!r}: {e}. See `keras_inits.model.presets."
-                        f"{build.__name__}`.") from None
+        raise TypeError(
+            f"Preset {name!r}: {e}. See `keras_inits.model.presets.{build.__name__}`."
+        ) from None

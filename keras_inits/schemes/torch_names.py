@@ -21,8 +21,8 @@ from keras import ops
 from keras_inits import _checks, _sampling
 from keras_inits._registry import register
 from keras_inits.base import RandomInitializer
-from keras_inits.schemes.constant import Zeros
 from keras_inits.gains import _canonical, calculate_gain
+from keras_inits.schemes.constant import Zeros
 from keras_inits.schemes.variance import VarianceScaling
 
 TorchMode = Literal["fan_in", "fan_out", "fan_geo_avg"]
@@ -50,22 +50,31 @@ class _TorchScaling(VarianceScaling):
     def _max_abs(self, shape):
         # uniform: |W| <= sqrt(3) std; untruncated normal: |W| < NORMAL_SIGMAS std.
         sigmas = math.sqrt(3.0) if self.distribution == "uniform" else _checks.NORMAL_SIGMAS
-        args = {k: v for k, v in self.get_config().items()
-                if k in ("gain", "negative_slope", "nonlinearity")}
+        args = {
+            k: v
+            for k, v in self.get_config().items()
+            if k in ("gain", "negative_slope", "nonlinearity")
+        }
         return sigmas * math.sqrt(self.variance(shape)), args
 
     def get_config(self):
         config = super().get_config()
         return {k: v for k, v in config.items() if k not in self._derived}
 
-    def bind(self, layer: keras.layers.Layer, variable=None) -> "_TorchScaling":
+    def bind(self, layer: keras.layers.Layer, variable=None) -> _TorchScaling:
         """On an EinsumDense kernel, with no axes given: a copy with the einsum fans
         (`einsum_axes`), as `EinsumDense.build` gives Keras' VarianceScaling. Else itself."""
         if not isinstance(layer, keras.layers.EinsumDense) or self.input_axes is not None:
             return self
         input_axes, output_axes = einsum_axes(layer.equation)
-        return type(self).from_config({**self.get_config(), "seed": self.seed,
-                                       "input_axes": input_axes, "output_axes": output_axes})
+        return type(self).from_config(
+            {
+                **self.get_config(),
+                "seed": self.seed,
+                "input_axes": input_axes,
+                "output_axes": output_axes,
+            }
+        )
 
 
 class _Xavier(_TorchScaling):
@@ -286,18 +295,28 @@ def einsum_axes(equation: str) -> tuple[list[int], list[int]]:
     letter appears in the output is an output axis, any other an input (contracted) axis."""
     inputs, output = equation.replace(" ", "").split("->")
     kernel = inputs.split(",")[1]
-    return ([i for i, c in enumerate(kernel) if c not in output],
-            [i for i, c in enumerate(kernel) if c in output])
+    return (
+        [i for i, c in enumerate(kernel) if c not in output],
+        [i for i, c in enumerate(kernel) if c in output],
+    )
 
 
 _CONVS = (
-    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
 )
 _KERNEL_LAYERS = (
-    keras.layers.Dense, keras.layers.EinsumDense, *_CONVS,
-    keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
-    keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    *_CONVS,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
 )
 
 
@@ -308,7 +327,7 @@ class _TorchUniform(RandomInitializer):
     """`W = U_1 + ... + U_s`, `U_i ~ U(-b, b)` i.i.d., with `b` set by sizes that come from the
     constructor or from the layer (`bind`). Subclasses define `_sizes()` and `_limit()`."""
 
-    summands = 1
+    summands: int | None = 1
 
     def _sizes(self) -> dict[str, int | None]:
         raise NotImplementedError
@@ -327,7 +346,7 @@ class _TorchUniform(RandomInitializer):
             )
         return self._limit()
 
-    def _bound_to(self, **sizes) -> "_TorchUniform":
+    def _bound_to(self, **sizes) -> _TorchUniform:
         """A copy with the sizes that are still None filled in from `sizes`."""
         bound = copy.copy(self)
         for key, value in sizes.items():
@@ -366,7 +385,7 @@ class _TorchFanIn(_TorchUniform):
         self.fan_in = _size("fan_in", fan_in)
         super().__init__(seed=seed)
 
-    def bind(self, layer: keras.layers.Layer, variable=None) -> "_TorchFanIn":
+    def bind(self, layer: keras.layers.Layer, variable=None) -> _TorchFanIn:
         """This initializer with `fan_in` read off `layer` (`torch_fan_in`), unless given."""
         if self.fan_in is not None:
             return self
@@ -520,11 +539,12 @@ class TorchRecurrent(_TorchUniform):
 
     def __init__(self, units: int | None = None, summands: int | None = None, seed=None):
         self.units = _size("units", units)
-        self.summands = None if summands is None else _checks.integer("summands", summands,
-                                                                      minimum=1)
+        self.summands = (
+            None if summands is None else _checks.integer("summands", summands, minimum=1)
+        )
         super().__init__(seed=seed)
 
-    def bind(self, layer: keras.layers.Layer, variable=None) -> "TorchRecurrent":
+    def bind(self, layer: keras.layers.Layer, variable=None) -> TorchRecurrent:
         """This initializer with `units` read off the RNN layer or cell `layer`, and `summands`
         2 for the single bias of a cell whose torch counterpart has two, else 1 (unless given).
         """
