@@ -140,11 +140,14 @@ def _inverse_cdf(shape, dtype, seed, lo, hi, stddev, mean, bounds=None):
     return ops.cast(x, dtype)
 
 
-def orthogonal(rows: int, cols: int, dtype, seed):
+def orthogonal(rows: int, cols: int, dtype, seed, xp=ops):
     """A Haar-random `(rows, cols)` matrix with orthonormal columns (rows >= cols) or rows
     (rows < cols), from a standard normal `(max, min)` draw by `haar_q`. Computed in float32 at
-    least, because the factorizations have no half-precision kernels."""
+    least, because the factorizations have no half-precision kernels. `xp=HOST_OPS`: a float32
+    numpy array (see `ops_for`)."""
     cdtype = compute_dtype(dtype)
+    if xp is HOST_OPS:
+        return _orthogonal(rows, cols, cdtype, seed, xp)
     if keras.backend.backend() == "jax":
         from keras.src.backend.jax.random import jax_draw_seed
 
@@ -152,9 +155,9 @@ def orthogonal(rows: int, cols: int, dtype, seed):
     return ops.cast(_orthogonal(rows, cols, cdtype, seed), dtype)
 
 
-def _orthogonal(rows, cols, dtype, seed):
-    q = haar_q(keras.random.normal((max(rows, cols), min(rows, cols)), dtype=dtype, seed=seed))
-    return ops.transpose(q) if rows < cols else q
+def _orthogonal(rows, cols, dtype, seed, xp=ops):
+    q = haar_q(standard_normal((max(rows, cols), min(rows, cols)), dtype, seed, xp))
+    return xp.transpose(q) if rows < cols else q
 
 
 def haar_q(a):
@@ -167,27 +170,33 @@ def haar_q(a):
     that maps `x` to `beta * e_1`, `beta = -sign(x_1) ||x||`, with its column of `Q` multiplied
     by `sign(beta)`. That is the law of the QR rule (the reflections of a Gaussian matrix are
     those of independent Gaussian columns), without the factorization: about half the flops.
-    TensorFlow has no `orgqr` and keeps the QR rule.
+    TensorFlow has no `orgqr` and keeps the QR rule. A numpy `a` is computed in numpy (and
+    LAPACK's `orgqr` through scipy: the routine jax calls on CPU).
     """
-    product = _householder_product()
+    xp = HOST_OPS if isinstance(a, np.ndarray) else ops
+    product = _householder_product(xp)
     if product is None:
         q, r = ops.qr(a)
         d = ops.diagonal(r, axis1=-2, axis2=-1)
         return q * ops.expand_dims(ops.cast(ops.where(d < 0, -1, 1), q.dtype), -2)
     m, k = a.shape[-2:]
-    rows, cols = ops.expand_dims(ops.arange(m), 1), ops.expand_dims(ops.arange(k), 0)
-    alpha = ops.diagonal(a, axis1=-2, axis2=-1)  # x_1 of each column
-    norm = ops.sqrt(ops.sum(ops.where(rows >= cols, a * a, ops.zeros_like(a)), axis=-2))
-    sign = ops.cast(ops.where(alpha < 0, -1, 1), a.dtype)
+    rows, cols = xp.expand_dims(xp.arange(m), 1), xp.expand_dims(xp.arange(k), 0)
+    alpha = xp.diagonal(a, axis1=-2, axis2=-1)  # x_1 of each column
+    norm = xp.sqrt(xp.sum(xp.where(rows >= cols, a * a, xp.zeros_like(a)), axis=-2))
+    sign = xp.cast(xp.where(alpha < 0, -1, 1), a.dtype)
     beta = -sign * norm
     # LAPACK's form (larfg): H = I - tau v v^T, v = (1, x_2:/(x_1 - beta)), tau = (beta - x_1)/beta.
-    v = ops.where(rows > cols, a / ops.expand_dims(alpha - beta, -2), ops.cast(rows == cols, a.dtype))
-    return product(v, (beta - alpha) / beta) * ops.expand_dims(-sign, -2)
+    v = xp.where(rows > cols, a / xp.expand_dims(alpha - beta, -2), xp.cast(rows == cols, a.dtype))
+    return product(v, (beta - alpha) / beta) * xp.expand_dims(-sign, -2)
 
 
-def _householder_product():
+def _householder_product(xp=ops):
     """The backend's `orgqr` (`Q` from Householder vectors and scales), or None."""
+    if xp is HOST_OPS:
+        return _host_householder_product
     backend = keras.backend.backend()
+    if backend == "tensorflow" and _seeds.portable():  # the reflections torch and JAX use
+        return _portable.householder_product
     if backend == "torch":
         import torch
 
@@ -197,6 +206,64 @@ def _householder_product():
 
         return householder_product
     return None
+
+
+def _host_householder_product(v, tau):
+    """`orgqr` over a batch of numpy Householder vectors `v` and scales `tau`, by scipy's LAPACK
+    (jax depends on scipy, and its own CPU `householder_product` calls this routine)."""
+    from scipy.linalg import lapack
+
+    orgqr = lapack.sorgqr if v.dtype == np.float32 else lapack.dorgqr
+    q = np.empty_like(v)
+    for index in np.ndindex(v.shape[:-2]):
+        q[index], _, info = orgqr(v[index], tau[index])
+        if info:  # an illegal argument: a bug here, never the data
+            raise RuntimeError(f"LAPACK orgqr failed (info={info}) for shape {v.shape}.")
+    return q
+
+
+# The structured schemes (QR, sorts, small matmuls) run op by op. Eagerly on JAX, each op on a
+# new shape is a fresh XLA compile (0.3-7 s per new shape for the QR-based schemes); in numpy
+# they cost microseconds to milliseconds. So there they compute in numpy (`ops_for`), from the
+# very values `jax.random.normal` gives (`standard_normal`), and hand one array to JAX.
+
+
+class _HostOps:
+    """The `keras.ops` functions the structured schemes use, in numpy."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def cast(x, dtype):
+        return np.asarray(x).astype(dtype)
+
+    @staticmethod
+    def convert_to_tensor(x, dtype=None):
+        return np.asarray(x, dtype=dtype)
+
+    @staticmethod
+    def argsort(x, axis=-1):
+        return np.argsort(x, axis=axis, kind="stable")  # as jnp.argsort (ties keep their order)
+
+
+HOST_OPS = _HostOps()
+
+
+def ops_for(dtype):
+    """`HOST_OPS` (numpy) where the structured schemes should compute on the host: JAX, eagerly
+    on CPU, in float32 (see above); else `keras.ops`."""
+    return HOST_OPS if compute_dtype(dtype) == "float32" and jax_eager_cpu() else ops
+
+
+def standard_normal(shape, dtype, seed, xp=ops):
+    """`keras.random.normal(shape, dtype=dtype, seed=seed)`; for `xp=HOST_OPS`, the same values
+    (the JAX host blocks reproduce `jax.random.normal`) as a float32 numpy array."""
+    if xp is HOST_OPS:
+        return np.asarray(normal(tuple(shape), "float32", seed))
+    if keras.backend.backend() != "jax" and _seeds.portable():  # jax.random's values
+        return normal(tuple(shape), dtype, seed)
+    return keras.random.normal(shape, dtype=dtype, seed=seed)
 
 
 @functools.lru_cache(maxsize=64)

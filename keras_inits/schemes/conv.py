@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
 from keras import ops
 
@@ -85,8 +84,9 @@ class DeltaOrthogonal(RandomInitializer):
     def _generate(self, shape, dtype):
         _checks.value_range(self, shape, dtype)
         cdtype = _sampling.compute_dtype(dtype)
-        q = _sampling.orthogonal(shape[-2], shape[-1], cdtype, self.seed)
-        mask = ops.convert_to_tensor(centre_mask(shape[:-2]), dtype=cdtype)
+        xp = _sampling.ops_for(dtype)  # numpy eagerly on JAX/CPU: no compile per shape
+        q = _sampling.orthogonal(shape[-2], shape[-1], cdtype, self.seed, xp)
+        mask = xp.convert_to_tensor(centre_mask(shape[:-2]), dtype=cdtype)
         return ops.cast(self.gain * mask * q, dtype)
 
     def _max_abs(self, shape):
@@ -97,7 +97,7 @@ class DeltaOrthogonal(RandomInitializer):
         return {**super().get_config(), "gain": self.gain}
 
 
-def _two_tap_conv(kernel, projection, axis):
+def _two_tap_conv(kernel, projection, axis, xp):
     """`K * [P, I - P]` along `axis`: the full convolution `R[t] = K[t] P + K[t-1] (I - P)`.
 
     Written as `R = K_1 + (K_0 - K_1) P` with `K_0`, `K_1` the kernel padded by one tap after,
@@ -107,11 +107,11 @@ def _two_tap_conv(kernel, projection, axis):
     after = [(0, 0)] * rank
     before = [(0, 0)] * rank
     after[axis], before[axis] = (0, 1), (1, 0)
-    k0, k1 = ops.pad(kernel, after), ops.pad(kernel, before)
-    return k1 + ops.matmul(k0 - k1, projection)
+    k0, k1 = xp.pad(kernel, after), xp.pad(kernel, before)
+    return k1 + xp.matmul(k0 - k1, projection)
 
 
-def orthogonal_conv_kernel(kernel, cin, cout, dtype, seed):
+def orthogonal_conv_kernel(kernel, cin, cout, dtype, seed, xp=ops):
     """Xiao et al.'s block-orthogonal kernel of shape `(*kernel, cin, cout)`, cin <= cout.
 
     `W[t] = H @ K[t]`, `H` the first `cin` rows of a Haar orthogonal `cout x cout` matrix and
@@ -122,24 +122,24 @@ def orthogonal_conv_kernel(kernel, cin, cout, dtype, seed):
     All randomness comes from one normal draw (two draws from one int seed would be
     correlated): the first matrix gives `H`, each later one a symmetric projection
     `P = (Q diag(m)) (Q diag(m))^T` with `Q` Haar and the mask `m_j = [x_j > 0]` read off
-    the draw's extra last row.
+    the draw's extra last row. `xp` is `keras.ops` or `_sampling.HOST_OPS` (numpy).
     """
     n = cout
     num_projections = sum(k - 1 for k in kernel)
-    draw = keras.random.normal((1 + num_projections, n + 1, n), dtype=dtype, seed=seed)
+    draw = _sampling.standard_normal((1 + num_projections, n + 1, n), dtype, seed, xp)
     q = _sampling.haar_q(draw[:, :n, :])
-    result = ops.reshape(ops.eye(n, dtype=dtype), (1,) * len(kernel) + (n, n))
+    result = xp.reshape(xp.eye(n, dtype=dtype), (1,) * len(kernel) + (n, n))
     if num_projections:
-        mask = ops.cast(draw[1:, n, :] > 0, dtype)
-        c = q[1:] * ops.expand_dims(mask, -2)
-        projections = ops.matmul(c, ops.transpose(c, (0, 2, 1)))
+        mask = xp.cast(draw[1:, n, :] > 0, dtype)
+        c = q[1:] * xp.expand_dims(mask, -2)
+        projections = xp.matmul(c, xp.transpose(c, (0, 2, 1)))
         index = 0
         for step in range(max(kernel) - 1):
             for axis, k in enumerate(kernel):
                 if k - 1 > step:  # this axis still grows
-                    result = _two_tap_conv(result, projections[index], axis)
+                    result = _two_tap_conv(result, projections[index], axis, xp)
                     index += 1
-    return ops.matmul(q[0][:cin, :], result)
+    return xp.matmul(q[0][:cin, :], result)
 
 
 @register("ConvolutionOrthogonal1D", "ConvolutionOrthogonal2D", "ConvolutionOrthogonal3D")
@@ -186,7 +186,8 @@ class ConvolutionOrthogonal(RandomInitializer):
     def _generate(self, shape, dtype):
         _checks.value_range(self, shape, dtype)
         cdtype = _sampling.compute_dtype(dtype)
-        w = orthogonal_conv_kernel(shape[:-2], shape[-2], shape[-1], cdtype, self.seed)
+        xp = _sampling.ops_for(dtype)  # numpy eagerly on JAX/CPU: no compile per shape
+        w = orthogonal_conv_kernel(shape[:-2], shape[-2], shape[-1], cdtype, self.seed, xp)
         return ops.cast(self.gain * w, dtype)
 
     def _max_abs(self, shape):

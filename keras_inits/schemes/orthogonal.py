@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import keras
 from keras import ops
 
 from keras_inits import _checks, _sampling
@@ -54,7 +53,9 @@ class Orthogonal(RandomInitializer):
     def _generate(self, shape, dtype):
         _checks.value_range(self, shape, dtype)
         rows, cols = math.prod(shape[:-1]), shape[-1]
-        q = ops.reshape(_sampling.orthogonal(rows, cols, _sampling.compute_dtype(dtype), self.seed), shape)
+        xp = _sampling.ops_for(dtype)  # numpy eagerly on JAX/CPU: no compile per shape
+        q = _sampling.orthogonal(rows, cols, _sampling.compute_dtype(dtype), self.seed, xp)
+        q = xp.reshape(q, shape)
         return ops.cast(q if self.gain == 1.0 else self.gain * q, dtype)
 
     def _max_abs(self, shape):
@@ -129,13 +130,13 @@ class BlockOrthogonal(RandomInitializer):
         k = self._blocks(shape)
         width = cols // k
         cdtype = _sampling.compute_dtype(dtype)
-        a = keras.random.normal(
-            (k, max(rows, width), min(rows, width)), dtype=cdtype, seed=self.seed
-        )
+        xp = _sampling.ops_for(dtype)  # numpy eagerly on JAX/CPU: no compile per shape
+        draw_shape = (k, max(rows, width), min(rows, width))
+        a = _sampling.standard_normal(draw_shape, cdtype, self.seed, xp)
         q = _sampling.haar_q(a)  # (k, max, min)
         if rows < width:
-            q = ops.transpose(q, (0, 2, 1))  # (k, rows, width)
-        w = ops.reshape(ops.transpose(q, (1, 0, 2)), shape)  # blocks side by side along columns
+            q = xp.transpose(q, (0, 2, 1))  # (k, rows, width)
+        w = xp.reshape(xp.transpose(q, (1, 0, 2)), shape)  # blocks side by side along columns
         return ops.cast(self.gain * w, dtype)
 
     def _max_abs(self, shape):

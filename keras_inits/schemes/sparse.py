@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import keras
 from keras import ops
 
 from keras_inits import _checks, _sampling
@@ -67,12 +66,13 @@ class Sparse(RandomInitializer):
         _checks.value_range(self, shape, dtype)
         rows, cols = math.prod(shape[:-1]), shape[-1]
         cdtype = _sampling.compute_dtype(dtype)
+        xp = _sampling.ops_for(dtype)  # numpy eagerly on JAX/CPU: no compile per shape
         # One draw for values and positions: two calls with one int seed would be correlated.
-        draw = keras.random.normal((2, rows, cols), dtype=cdtype, seed=self.seed)
-        ranks = ops.argsort(ops.argsort(draw[1], axis=0), axis=0)
+        draw = _sampling.standard_normal((2, rows, cols), cdtype, self.seed, xp)
+        ranks = xp.argsort(xp.argsort(draw[1], axis=0), axis=0)
         keep = ranks >= self.zeros_per_column(shape)
-        w = ops.where(keep, draw[0] * self.stddev, ops.zeros_like(draw[0]))
-        return ops.cast(ops.reshape(w, shape), dtype)
+        w = xp.where(keep, draw[0] * self.stddev, xp.zeros_like(draw[0]))
+        return ops.cast(xp.reshape(w, shape), dtype)
 
     def _max_abs(self, shape):
         return _checks.NORMAL_SIGMAS * self.stddev, {"stddev": self.stddev}  # untruncated normal
