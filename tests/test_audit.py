@@ -167,7 +167,8 @@ def test_policy_initializers_are_resolved_like_apply():
     keras_inits.apply(model, policy, seed=0, verbose=0)
     report = keras_inits.audit(model, policy)
     assert report.ok, flags(report)
-    assert report["m/d1/kernel"].source.startswith("policy") and report["m/d1/kernel"].law == "uniform"
+    assert report["m/d1/kernel"].source.startswith("policy")
+    assert report["m/d1/kernel"].law == "uniform"
     assert report["m/norm/gamma"].source == "recorded"
     # Against the initializers they were created with, the re-drawn weights disagree.
     assert {"m/d1/kernel", "m/d2/bias"} <= set(flags(keras_inits.audit(model)))

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -78,7 +79,7 @@ class Law:
     gain: float | None = None
     matrices: Callable[[np.ndarray], list] | None = None
 
-    def scaled(self, factor: float) -> "Law":
+    def scaled(self, factor: float) -> Law:
         """The law of `factor * W`."""
         def times(x):
             return None if x is None else factor * x
@@ -392,7 +393,7 @@ def _initializers(model, policy) -> list[tuple[Any, Any, str]]:
     return out
 
 
-def audit(model: keras.layers.Layer, policy: "_policy.InitMap | Mapping | str | None" = None
+def audit(model: keras.layers.Layer, policy: _policy.InitMap | Mapping | str | None = None
           ) -> AuditReport:
     """Checks every float variable of a built model against the law of its initializer.
 

@@ -21,7 +21,9 @@ def _labels(y: Any) -> np.ndarray:
     try:
         array = np.asarray(y)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"Argument `y` must be an array of labels. Received: y={y!r} ({e})") from None
+        raise TypeError(
+            f"Argument `y` must be an array of labels. Received: y={y!r} ({e})"
+        ) from None
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"Argument `y` must hold numbers (labels or targets). Received: y of dtype "

@@ -45,7 +45,9 @@ def _prior_array(prior: Any) -> np.ndarray:
             )
         array = array.astype("float64")
         if not np.isfinite(array).all():
-            raise ValueError(f"Argument `prior` must hold finite numbers. Received: prior={prior!r}")
+            raise ValueError(
+                f"Argument `prior` must hold finite numbers. Received: prior={prior!r}"
+            )
         return array
     return np.array([_checks.real("prior", prior)])
 
