@@ -6,8 +6,8 @@ Runs one fresh process per backend (this script with `--worker`) and measures, m
 - a 4096x4096 draw under `seeding(0, portable=True)` against the same initializer outside it
   (the native keras_inits path), for a uniform, a normal and a truncated-normal scheme;
 - the peak memory of that portable draw: `(VmHWM - VmRSS before) / output bytes`, with the RSS
-  high-water mark reset first (as `memory.py`; 1.0 means no scratch at all), in a process that
-  has drawn only a tiny tensor before;
+  high-water mark reset first (as `memory.py`; 1.0 means no scratch at all), in a fresh process
+  per backend and scheme that has drawn only a tiny tensor before (`--memory SCHEME`);
 - building a small zoo (MLP, CNN, Embedding + MultiHeadAttention + LSTM + EinsumDense) under
   `override_keras_names()`: without seeding, under `seeding(0)` and under
   `seeding(0, portable=True)` (fresh layers each build; compiled kernels are warm).
@@ -69,9 +69,6 @@ def worker(repeats):
     record = {"backend": keras.backend.backend(), "draws": {}, "build": {}}
     for name in SCHEMES:
         init = getattr(keras_inits, name)(seed=1)
-        with keras_inits.seeding(0, portable=True):
-            init((8, 8))  # tiny warm-up: lazy imports, small programs
-            memory = peak_over_output(lambda: init(SHAPE), sync)
 
         def portable():
             with keras_inits.seeding(0, portable=True):
@@ -79,8 +76,7 @@ def worker(repeats):
 
         native = median_time(lambda: init(SHAPE), sync, repeats)
         record["draws"][name] = {"native_s": native,
-                                 "portable_s": median_time(portable, sync, repeats),
-                                 "portable_peak_over_output": memory}
+                                 "portable_s": median_time(portable, sync, repeats)}
 
     def build(scope):
         def run():
@@ -95,6 +91,25 @@ def worker(repeats):
     for label, scope in scopes.items():
         record["build"][label] = median_time(build(scope), lambda x: x, max(3, repeats // 2))
     print("RECORD " + json.dumps(record))
+
+
+def memory_worker(name):
+    sys.path.insert(0, HERE)
+    import keras_inits
+    from common import make_sync
+
+    init = getattr(keras_inits, name)(seed=1)
+    with keras_inits.seeding(0, portable=True):
+        init((8, 8))  # tiny warm-up: lazy imports, small programs
+        print("RECORD " + json.dumps(peak_over_output(lambda: init(SHAPE), make_sync())))
+
+
+def run(backend, *args):
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                         env=env, check=True)
+    line = next(l for l in out.stdout.splitlines() if l.startswith("RECORD "))
+    return json.loads(line[len("RECORD "):])
 
 
 def table(records) -> str:
@@ -128,16 +143,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--memory", choices=SCHEMES)
     args = parser.parse_args()
     if args.worker:
         return worker(args.repeats)
+    if args.memory:
+        return memory_worker(args.memory)
     records = []
     for backend in ("jax", "tensorflow", "torch"):
-        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT}
-        out = subprocess.run([sys.executable, __file__, "--worker", "--repeats", str(args.repeats)],
-                             capture_output=True, text=True, env=env, check=True)
-        line = next(l for l in out.stdout.splitlines() if l.startswith("RECORD "))
-        records.append(json.loads(line[len("RECORD "):]))
+        record = run(backend, "--worker", "--repeats", str(args.repeats))
+        for name in SCHEMES:
+            record["draws"][name]["portable_peak_over_output"] = run(backend, "--memory", name)
+        records.append(record)
     markdown = table(records)
     print(markdown)
     sys.path.insert(0, HERE)
