@@ -3,10 +3,10 @@
 - `on_files`: the API reference (`gen_api.py`) and the gallery (`gen_gallery.py`, its images
   under the ignored `build/docs/`), added as generated pages;
 - `on_page_markdown`: `<!-- include: PATH -->` lines are replaced by the file at `PATH` (relative
-  to the repository root): Markdown with its headings nested under the section the line is in,
-  anything else (the example scripts) in a code block. So committed outputs such as
-  `benchmarks/RESULTS.md` and the scripts the tests run are shown as they are. A missing file
-  fails the build.
+  to the repository root): Markdown without its title, its headings nested under the section
+  the line is in; anything else (the example scripts) in a code block. So committed outputs
+  such as `benchmarks/RESULTS.md` and the scripts the tests run are shown as they are. A
+  missing file fails the build.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def _included(match: re.Match, markdown: str, page: str) -> str:
     if not path.endswith(".md"):  # a script: shown as it is, in a code block
         return f"```{FENCES.get(os.path.splitext(path)[1], '')}\n{text.rstrip()}\n```"
     text = re.sub(r"<!-- /?section:[^>]*-->\n?", "", text)
+    text = re.sub(r"\A\s*# .*\n", "", text)  # its title: the section it is included in names it
     # Nest the file's headings under the section the include line is in (its level + 1).
     sections = HEADING.findall(FENCED.sub("", markdown[: match.start()]))
     shift = len(sections[-1]) if sections else 1
