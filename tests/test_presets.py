@@ -159,6 +159,17 @@ def _assert_same_law(ours, theirs, where):
     assert result.statistic < ks_critical(ours.size, theirs.size, ALPHA), (where, result)
 
 
+def _assert_fills(values, bound, summands=1):
+    """All |values| <= bound, and the largest close to it. For n i.i.d. U(-b, b), P(max |x| <
+    (1 - d) b) = (1 - d)**n; for the sum of two (triangular on ±b), P(|x| > (1 - d) b) = d**2
+    so P(max < (1 - d) b) = (1 - d**2)**n. d = 13.8 / n, resp. sqrt(13.8 / n), makes that
+    e**-13.8 = 1e-6."""
+    values = np.abs(np.ravel(values))
+    assert values.max() <= bound * (1 + 1e-6), (values.max(), bound)
+    d = 13.8 / values.size if summands == 1 else math.sqrt(13.8 / values.size)
+    assert values.max() >= (1 - d) * bound, (values.max(), bound, d)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_torch_preset_matches_torch_modules(case):
     make_keras, make_torch, convert = CASES[case]
@@ -170,24 +181,25 @@ def test_torch_preset_matches_torch_modules(case):
         mine, reference = ours[suffix[name]], theirs[name]
         assert mine[0].shape == reference[0].shape, (name, mine[0].shape, reference[0].shape)
         _assert_same_law(mine, reference, f"{case} {name}")
-        # Exact bounds: ours never exceed torch's, and reach to within 2% of them.
-        bound = np.abs(reference).max()
-        assert np.abs(mine).max() <= _torch_bound(make_torch, name, convert) * (1 + 1e-6)
-        assert np.abs(mine).max() >= 0.98 * bound or name == "embeddings"
+        # Exact bounds, from torch's own formula (N(0, 1) embeddings have none).
+        bound, summands = _torch_bound(make_torch, name)
+        if bound is not None:
+            _assert_fills(mine, bound, summands)
+            _assert_fills(reference, bound, summands)  # the formula is torch's
 
 
-def _torch_bound(make_torch, name, convert):
-    """The bound torch's own formula gives, from the torch module's attributes."""
+def _torch_bound(make_torch, name):
+    """(bound, summands) by torch's own formula, from the torch module's attributes."""
     module = make_torch()
     if isinstance(module, torch.nn.Embedding):
-        return math.inf  # N(0, 1): no bound
+        return None, 1  # N(0, 1): no bound
     if isinstance(module, torch.nn.RNNBase):
-        summed = name == "bias" and not isinstance(module, torch.nn.GRU)
-        return (2 if summed else 1) / math.sqrt(module.hidden_size)
+        summands = 2 if name == "bias" and not isinstance(module, torch.nn.GRU) else 1
+        return summands / math.sqrt(module.hidden_size), summands
     if isinstance(module, torch.nn.ModuleList):  # separable: depthwise, then pointwise
         module = module[0] if name == "depthwise_kernel" else module[1]
     fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(module.weight)
-    return 1 / math.sqrt(fan_in)
+    return 1 / math.sqrt(fan_in), 1
 
 
 def test_torch_preset_multi_head_attention():
@@ -201,9 +213,9 @@ def test_torch_preset_multi_head_attention():
         else:
             _assert_same_law(ours[key], theirs[key], key)
     # xavier_uniform_ on the packed (3E, E) matrix: sqrt(6 / (E + 3E)); out_proj: 1/sqrt(E).
-    assert np.abs(ours["query/kernel"]).max() <= math.sqrt(6 / (64 + 3 * 64))
-    assert np.abs(ours["query/kernel"]).max() >= 0.98 * math.sqrt(6 / (64 + 3 * 64))
-    assert np.abs(ours["attention_output/kernel"]).max() <= 1 / math.sqrt(64)
+    for key in ("query/kernel", "key/kernel", "value/kernel"):
+        _assert_fills(ours[key], math.sqrt(6 / (64 + 3 * 64)))
+    _assert_fills(ours["attention_output/kernel"], 1 / math.sqrt(64))
 
 
 def test_torch_preset_normalizations_and_prelu_are_exact():
@@ -280,7 +292,7 @@ def test_torch_bias_needs_fan_in_when_called_directly():
                                          r"fan_in=None"):
         keras_inits.TorchBias()((8,))
     values = to_numpy(keras_inits.TorchBias(fan_in=25, seed=1)((4096,)))
-    assert np.abs(values).max() <= 0.2 and np.abs(values).max() > 0.199
+    _assert_fills(values, 1 / math.sqrt(25))
     assert not np.any(to_numpy(keras_inits.TorchBias(fan_in=0, seed=1)((5,))))  # torch: bound 0
 
 
@@ -409,7 +421,7 @@ def test_bert_preset_is_hugging_face_over_torch():
     assert not np.any(to_numpy(dense.bias))
     limit = 1 / math.sqrt(3 * 32)  # torch's Conv1d default: U(±1/sqrt(fan_in))
     kernel = to_numpy(conv.kernel)
-    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.98 * limit
+    _assert_fills(kernel, limit)
     assert 0 < np.abs(to_numpy(conv.bias)).max() <= limit
 
 
@@ -427,14 +439,14 @@ def test_vit_jax_preset():
     assert not np.any(get("head")) and np.all(to_numpy(model.get_layer("head").bias) == -2.0)
     limit = math.sqrt(6 / (128 + 32))  # xavier_uniform
     fc2 = get("mlp_fc2")
-    assert np.abs(fc2).max() <= limit and np.abs(fc2).max() > 0.98 * limit
+    _assert_fills(fc2, limit)
     bias = to_numpy(model.get_layer("mlp_fc1").bias)  # N(0, 1e-6**2)
     assert 0 < np.abs(bias).max() < 5e-6
     attn = model.get_layer("attn")
     packed = math.sqrt(6 / (32 + 3 * 32))  # timm's fused qkv Linear
-    assert packed * 0.98 < np.abs(to_numpy(attn._query_dense.kernel)).max() <= packed
+    _assert_fills(to_numpy(attn._query_dense.kernel), packed)
     out = to_numpy(attn._output_dense.kernel)  # attn.proj: xavier on (E, E), einsum fans
-    assert math.sqrt(6 / 64) * 0.98 < np.abs(out).max() <= math.sqrt(6 / 64)
+    _assert_fills(out, math.sqrt(6 / 64))
     patch = get("patch_embed")  # lecun_normal, truncated at 2 std
     assert np.abs(patch).max() <= 2 / math.sqrt(48) / 0.87962566103423978
 
