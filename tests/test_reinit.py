@@ -7,6 +7,7 @@ have an entry in `LAYERS` (constructor and inputs) or in `EXEMPT` (with the reas
 release that adds one fails `test_every_weight_creating_layer_has_an_entry`.
 """
 
+import contextlib
 import inspect
 import re
 
@@ -154,9 +155,13 @@ def test_every_weight_creating_layer_has_an_entry():
 
 
 def build(name, on):
+    """`seeded`: Keras' own initializers, each with an int seed. `default`: the layer's default
+    initializers, unseeded, with Keras' names pointing at keras_inits (JAX compiles Keras'
+    samplers once per shape, ours once: the fast variant)."""
     make, shapes = LAYERS[name]
-    layer = make(on)
-    layer.build(*shapes)
+    with contextlib.nullcontext() if on else keras_inits.override_keras_names():
+        layer = make(on)
+        layer.build(*shapes)
     return layer
 
 
@@ -165,7 +170,11 @@ def floats(layer) -> dict[str, np.ndarray]:
             if "float" in keras.backend.standardize_dtype(v.dtype)}
 
 
-@pytest.mark.parametrize("on", [True, False], ids=["seeded", "default"])
+@pytest.mark.parametrize("on", [
+    # ~40 s on JAX (a compile per Keras sampler and shape), ~5 s on TF/torch.
+    pytest.param(True, id="seeded", marks=pytest.mark.slow),
+    pytest.param(False, id="default"),
+])
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_reinitialize_redraws_every_weight_as_a_fresh_build(name, on):
     layer = build(name, on)
@@ -174,7 +183,7 @@ def test_reinitialize_redraws_every_weight_as_a_fresh_build(name, on):
     # Two fresh builds from the config: where they agree, the weight is reproducible (a seeded
     # or deterministic initializer) and re-initialization must give exactly those values;
     # where they differ (unseeded), it must give new ones.
-    fresh = [floats(build_from_config(layer, name)) for _ in range(2)]
+    fresh = [floats(build_from_config(layer, name, on)) for _ in range(2)]
     for variable in layer.weights:  # a perturbation the re-initialization must undo
         if variable.path in built:
             variable.assign(built[variable.path] + 1.5)
@@ -187,15 +196,19 @@ def test_reinitialize_redraws_every_weight_as_a_fresh_build(name, on):
         else:
             assert not np.array_equal(value, built[path]), path
             assert not np.array_equal(value, built[path] + 1.5), path
-            # Same law: the std of the new draw matches a fresh one's (loose; tiny tensors).
-            assert 0.2 < value.std() / a.std() < 5, path
+            # Same law: the std of the new draw matches a fresh one's. Each sample std has a
+            # relative standard error of about 1/sqrt(2n), their ratio about 1/sqrt(n): 5 SE,
+            # for tensors large enough to say anything (n >= 64).
+            if value.size >= 64:
+                assert abs(np.log(value.std() / a.std())) < 5 / np.sqrt(value.size), path
     if on and name not in UNSEEDABLE:  # seeded: the equality branch is what was tested
         assert all(np.array_equal(a, b) for a, b in zip(*(f.values() for f in fresh))), name
 
 
-def build_from_config(layer, name):
-    fresh = type(layer).from_config(layer.get_config())
-    fresh.build(*LAYERS[name][1])
+def build_from_config(layer, name, on):
+    with contextlib.nullcontext() if on else keras_inits.override_keras_names():
+        fresh = type(layer).from_config(layer.get_config())
+        fresh.build(*LAYERS[name][1])
     return fresh
 
 

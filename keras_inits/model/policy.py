@@ -319,7 +319,19 @@ class VariableInit:
     reason: str = ""
 
 
-class InitReport(_capture.LayerTable):
+class VariableTable(_capture.LayerTable):
+    """A per-variable report: like `LayerTable`, indexed by position or by variable path."""
+
+    def __getitem__(self, key: int | str):
+        if isinstance(key, str):
+            for entry in self.layers:
+                if entry.path == key:
+                    return entry
+            raise KeyError(f"No variable with path {key!r} in the report.")
+        return self.layers[key]
+
+
+class InitReport(VariableTable):
     """The per-variable result of `apply` / `reinitialize`, in the model's variable order.
 
     Iterate over it, index it by position or variable path, print it (an aligned table) or call
@@ -333,14 +345,6 @@ class InitReport(_capture.LayerTable):
     def __init__(self, variables: list[VariableInit], dry_run: bool = False):
         super().__init__(variables)
         self.dry_run = dry_run
-
-    def __getitem__(self, key: int | str) -> VariableInit:
-        if isinstance(key, str):
-            for entry in self.layers:
-                if entry.path == key:
-                    return entry
-            raise KeyError(f"No variable with path {key!r} in the report.")
-        return self.layers[key]
 
     def _with(self, status: str) -> list[VariableInit]:
         return [entry for entry in self.layers if entry.status == status]
@@ -630,7 +634,10 @@ def as_policy(policy) -> InitMap:
                 f"Argument `policy` names a preset, but no presets are installed. "
                 f"Received: policy={policy!r}"
             ) from None
-        preset = presets.get_preset(policy)
+        try:
+            preset = presets.get_preset(policy)
+        except ValueError as e:
+            raise ValueError(f"Argument `policy` is not a preset name: {e}") from None
         return preset if isinstance(preset, InitMap) else InitMap(preset)
     raise TypeError(
         "Argument `policy` must be an InitMap, a dict or a preset name. "

@@ -147,8 +147,8 @@ def reinitialize(
     model_or_layer: keras.layers.Layer,
     *,
     seed: int | None = None,
-    only=None,
-    skip=None,
+    only: str | type | list | tuple | None = None,
+    skip: str | type | list | tuple | None = None,
 ) -> _policy.InitReport:
     """Draws every weight again as its layer drew it when it was built, in place.
 
