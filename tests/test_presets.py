@@ -218,6 +218,17 @@ def test_torch_preset_multi_head_attention():
     _assert_fills(ours["attention_output/kernel"], 1 / math.sqrt(64))
 
 
+def test_in_and_output_projections_are_told_apart_by_their_contracted_axes():
+    # A multi-dimensional output_shape gives the output projection two output axes too.
+    layer = keras.layers.MultiHeadAttention(4, 8, output_shape=(4, 8))
+    layer.build((None, 5, 32), (None, 5, 32))
+    report = keras_inits.apply(layer, "torch", seed=0, dry_run=True, verbose=0)
+    kinds = {e.path.split("/")[1]: e.initializer.split("(")[0] for e in report
+             if e.path.endswith("kernel")}
+    assert kinds == {"query": "TorchInProjection", "key": "TorchInProjection",
+                     "value": "TorchInProjection", "attention_output": "TorchKernel"}
+
+
 def test_torch_preset_normalizations_and_prelu_are_exact():
     layers = [_built(keras.layers.LayerNormalization(), (None, 7)),
               _built(keras.layers.BatchNormalization(), (None, 7)),

@@ -496,7 +496,7 @@ class TorchInProjection(_TorchUniform):
         in_axes, out_axes = einsum_axes(layer.equation)
         shape = layer.kernel.shape
         fan_in, size = math.prod(shape[a] for a in in_axes), math.prod(shape[a] for a in out_axes)
-        if len(out_axes) < 2:  # no heads axis in the output: the output projection, a Linear
+        if len(in_axes) > 1:  # contracts (heads, head_dim): the output projection, a Linear
             return TorchKernel(fan_in=fan_in, seed=self.seed)
         return self._bound_to(fan_in=fan_in, fan_out=3 * size if fan_in == size else size)
 
