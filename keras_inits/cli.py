@@ -348,6 +348,26 @@ def theoretical(init, shape) -> dict[str, float | None]:
 # --------------------------------------------------------------------------------------- compare
 
 
+def _check_mlp_arguments(inits: list[str], activation: str, extra: tuple = ()) -> None:
+    """A CLIError unless every name in `inits` is registered (or in `extra`) and `activation`
+    is a Keras activation."""
+    import keras
+
+    from keras_inits._registry import lookup
+
+    hint = f" (or {', '.join(map(repr, extra))})" if extra else ""
+    for name in inits:
+        if name not in extra:
+            try:
+                lookup(name)
+            except ValueError as e:
+                raise CLIError(f"--inits: {e}{hint}") from None
+    try:
+        keras.activations.get(activation)
+    except ValueError:
+        raise CLIError(f"--activation: unknown activation {activation!r}") from None
+
+
 def _print_start(run, mid: int) -> None:
     act = run.activation_std
     print(
@@ -365,23 +385,13 @@ def _compare(args) -> int:
     import keras
 
     from keras_inits.diagnostics import compare as experiment
-    from keras_inits._registry import lookup
     from keras_inits._capture import table
 
     start = time.perf_counter()
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise CLIError(f"--out: {out_dir!r} is not a directory. Received: --out {args.out!r}")
-    for name in args.inits:
-        if name != experiment.LSUV:
-            try:
-                lookup(name)
-            except ValueError as e:
-                raise CLIError(f"--inits: {e} (or 'lsuv')") from None
-    try:
-        keras.activations.get(args.activation)
-    except ValueError:
-        raise CLIError(f"--activation: unknown activation {args.activation!r}") from None
+    _check_mlp_arguments(args.inits, args.activation, extra=(experiment.LSUV,))
 
     print(
         f"keras-inits compare: {args.depth} hidden layers x {args.width} units, {args.activation}, "
@@ -510,7 +520,6 @@ def _spectrum(args) -> int:
     from keras_inits._capture import pyplot, table
     from keras_inits.diagnostics.compare import kernel_initializer
     from keras_inits.diagnostics.jacobian import plot_density
-    from keras_inits._registry import lookup
 
     if args.out:
         pyplot("keras-inits spectrum --out")  # before any work: the extra is there
@@ -525,15 +534,7 @@ def _spectrum(args) -> int:
                            "input shape (after the batch axis) has no None.")
         description = f"{args.model}, input {shape}"
     else:
-        for name in args.inits:
-            try:
-                lookup(name)
-            except ValueError as e:
-                raise CLIError(f"--inits: {e}") from None
-        try:
-            keras.activations.get(args.activation)
-        except ValueError:
-            raise CLIError(f"--activation: unknown activation {args.activation!r}") from None
+        _check_mlp_arguments(args.inits, args.activation)
         shape = (args.width,)
         models = {}
         for name in args.inits:

@@ -51,6 +51,11 @@ def test_the_same_network_with_gaussian_kernels_is_not():
 
 def small_model():
     keras.utils.set_random_seed(1)
+    with keras_inits.override_keras_names():  # on JAX, Keras' own compile once per shape
+        return _small_model()
+
+
+def _small_model():
     inputs = keras.Input((4, 4, 2))
     h = keras.layers.Conv2D(3, 3, padding="same", activation="tanh")(inputs)
     h = keras.layers.BatchNormalization(moving_mean_initializer="random_normal",
@@ -94,15 +99,16 @@ def tanh_net(kernel, depth, width=64):
 
 
 def test_dynamical_isometry_orthogonal_beats_gaussian():
-    """A small Pennington et al. 2017: at depth 24, orthogonal kernels keep the spectrum of
+    """A small Pennington et al. 2017: at depth 16, orthogonal kernels keep the spectrum of
     J Jᵀ narrow and Gaussian ones do not (free probability: its variance grows about linearly
     with depth for Gaussian kernels, and stays O(q*) for orthogonal ones)."""
     x = data((8, 64), scale=0.5)
     orthogonal = keras_inits.jacobian_spectrum(
-        tanh_net(lambda i: keras_inits.Orthogonal(seed=i), 24), x)
+        tanh_net(lambda i: keras_inits.Orthogonal(seed=i), 16), x)
     gaussian = keras_inits.jacobian_spectrum(
-        tanh_net(lambda i: keras_inits.RandomNormal(stddev=64**-0.5, seed=i), 24), x)
-    # 8 samples x 64 singular values each; the two spreads differ several-fold.
+        tanh_net(lambda i: keras_inits.RandomNormal(stddev=64**-0.5, seed=i), 16), x)
+    # 8 samples x 64 singular values each; measured 0.09 against 0.80 (torch), so a factor 4
+    # leaves room for any backend's draws.
     assert orthogonal.spread < 0.25 * gaussian.spread, (orthogonal.spread, gaussian.spread)
     assert orthogonal.max / orthogonal.min < 0.1 * gaussian.max / gaussian.min
 

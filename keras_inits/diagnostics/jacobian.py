@@ -90,7 +90,15 @@ class JacobianSpectrum:
     def plot(self, path, title: str | None = None, bins: int = 60) -> str:
         """Writes a PNG: the density of the singular values (log-spaced bins, log x axis).
 
-        Returns `path` as a string. Uses matplotlib's Agg backend (no display needed).
+        Uses matplotlib's Agg backend (no display needed).
+
+        Args:
+            path: where to write the PNG.
+            title: the figure's title (default: the mean and std of `σ²`).
+            bins: number of log-spaced histogram bins (default 60).
+
+        Returns:
+            `path` as a string.
         """
         plt = _capture.pyplot("JacobianSpectrum.plot")
         fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -106,7 +114,14 @@ class JacobianSpectrum:
 
 
 def plot_density(ax, values: np.ndarray, bins: int = 60, **kwargs) -> None:
-    """A density histogram of positive `values` over log-spaced bins, drawn as a step line."""
+    """A density histogram of positive `values` over log-spaced bins, drawn as a step line.
+
+    Args:
+        ax: a matplotlib Axes.
+        values: the values (any shape; those <= 0 are left out).
+        bins: number of bins between the smallest and the largest value.
+        **kwargs: passed to `ax.stairs` (color, label, ...).
+    """
     values = np.asarray(values, dtype="float64").ravel()
     values = values[values > 0]
     lo, hi = values.min(), values.max()
@@ -218,8 +233,15 @@ def partial_jacobian_norms(recorder: _capture.Recorder, x, probes: int, seed: in
     `E_u ‖(∂h/∂x) u‖² = ‖∂h/∂x‖_F²` for `u ~ N(0, I)` (Hutchinson), with one forward-mode
     pass per probe `u`, which gives the tangent of every layer at once.
 
-    Returns `(values, norms)`: the recorded tensors of the first pass, and per tensor the
-    estimate of `𝒥` averaged over samples and probes.
+    Args:
+        recorder: the forward pass that returns the tensors to follow (`_capture.Recorder`).
+        x: the input batch, one float array.
+        probes: number of random tangents per sample, >= 1.
+        seed: seed of the tangents (numpy's `default_rng`).
+
+    Returns:
+        `(values, norms)`: the recorded tensors of the first pass, and per tensor the estimate
+        of `𝒥` averaged over samples and probes.
     """
     rng = np.random.default_rng(seed)
     values, totals = None, None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import keras
 import numpy as np
@@ -90,7 +89,14 @@ class PropagationReport(_capture.LayerTable):
         """Writes a PNG against depth (log scale): activation std, and where measured, the
         partial Jacobian norm and the kernel-gradient std.
 
-        Returns `path` as a string. Uses matplotlib's Agg backend (no display needed).
+        Uses matplotlib's Agg backend (no display needed).
+
+        Args:
+            path: where to write the PNG.
+            title: an optional title above the panels.
+
+        Returns:
+            `path` as a string.
         """
         plt = _capture.pyplot("PropagationReport.plot")
         panels = [("std", "activation std", "forward: activation std", "o-")]

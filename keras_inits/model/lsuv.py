@@ -12,7 +12,6 @@ import dataclasses
 import math
 import random
 import re
-from typing import Any
 
 import keras
 import numpy as np
