@@ -251,13 +251,7 @@ class AuditReport(_capture.LayerTable):
         layers: one `VariableAudit` per variable, in the model's variable order.
     """
 
-    def __getitem__(self, key: int | str) -> VariableAudit:
-        if isinstance(key, str):
-            for entry in self.layers:
-                if entry.path == key:
-                    return entry
-            raise KeyError(f"No variable with path {key!r} in the report.")
-        return self.layers[key]
+    __getitem__ = _policy.InitReport.__getitem__  # by position or variable path
 
     @property
     def flagged(self) -> list[VariableAudit]:
