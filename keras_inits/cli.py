@@ -560,7 +560,7 @@ def _spectrum(args) -> int:
         fig, ax = plt.subplots(figsize=(6, 4))
         for name, s in spectra.items():
             plot_density(ax, s.singular_values, label=name)
-        ax.set(xscale="log", xlabel="singular value of dF/dx", ylabel="density",
+        ax.set(xscale="log", xlabel="singular value of dF/dx", ylabel="density of log10 σ",
                title=description)
         ax.legend()
         ax.grid(True, which="both", alpha=0.3)

@@ -128,7 +128,7 @@ def plot(spectra, depths, args, sigma_w2, path) -> None:
             plot_density(ax, s.singular_values, bins=50, color=color,
                          label=f"{kind} (var σ² = {s.spread ** 2:.2f})")
         ax.axvline(1.0, color="gray", lw=0.8, ls="--")
-        ax.set(xscale="log", xlabel="singular value σ of J", ylabel="density",
+        ax.set(xscale="log", xlabel="singular value σ of J", ylabel="density of log10 σ",
                title=f"tanh, depth {depth}, width {args.width}")
         ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.3)

@@ -104,7 +104,7 @@ class JacobianSpectrum:
         fig, ax = plt.subplots(figsize=(5.5, 4))
         plot_density(ax, self.singular_values, bins=bins)
         ax.axvline(1.0, color="gray", lw=0.8, ls="--")
-        ax.set(xlabel="singular value σ of dF/dx", ylabel="density", xscale="log")
+        ax.set(xlabel="singular value σ of dF/dx", ylabel="density of log10 σ", xscale="log")
         ax.set_title(title or f"mean σ² = {self.mean_squared:.3g}, std σ² = {self.spread:.3g}")
         ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
@@ -114,7 +114,10 @@ class JacobianSpectrum:
 
 
 def plot_density(ax, values: np.ndarray, bins: int = 60, **kwargs) -> None:
-    """A density histogram of positive `values` over log-spaced bins, drawn as a step line.
+    """The density of `log10(values)` (positive values), drawn as a step line over `values`.
+
+    Per unit of `log10 σ`, so that on a log x axis equal areas hold equal fractions of the
+    values, whatever their range.
 
     Args:
         ax: a matplotlib Axes.
@@ -122,14 +125,13 @@ def plot_density(ax, values: np.ndarray, bins: int = 60, **kwargs) -> None:
         bins: number of bins between the smallest and the largest value.
         **kwargs: passed to `ax.stairs` (color, label, ...).
     """
-    values = np.asarray(values, dtype="float64").ravel()
-    values = values[values > 0]
-    lo, hi = values.min(), values.max()
-    if hi <= lo * (1 + 1e-6):  # all equal: one narrow bin around the value
-        lo, hi = lo * 0.99, hi * 1.01
-    edges = np.geomspace(lo, hi, bins + 1)
-    density, _ = np.histogram(values, bins=edges, density=True)
-    ax.stairs(density, edges, **kwargs)
+    logs = np.log10(np.asarray(values, dtype="float64").ravel())
+    logs = logs[np.isfinite(logs)]
+    lo, hi = logs.min(), logs.max()
+    if hi - lo < 1e-6:  # all equal: one narrow bin around the value
+        lo, hi = lo - 0.01, hi + 0.01
+    density, edges = np.histogram(logs, bins=np.linspace(lo, hi, bins + 1), density=True)
+    ax.stairs(density, 10.0**edges, **kwargs)
 
 
 def jacobian_spectrum(model: keras.Model, x) -> JacobianSpectrum:
