@@ -17,7 +17,7 @@ OLDEST := .venv-oldest
 OLDEST_STAMP := $(OLDEST)/.installed-stamp
 
 .PHONY: install dev dist demo test test-fast test-oldest lint bench docs docs-serve clean \
-	phase-diagram trainability reproduce-meanfield
+	phase-diagram trainability reproduce-meanfield pennington bench-diagnostics
 
 install: $(STAMP)
 
@@ -99,6 +99,15 @@ trainability: $(STAMP)
 	KERAS_BACKEND=jax nice $(BIN)/python docs/reproductions/trainability.py
 
 reproduce-meanfield: phase-diagram trainability
+
+# Pennington et al. 2017: Jacobian singular values of critical tanh nets, orthogonal vs Gaussian
+# (writes docs/reproductions/pennington.png and .txt; 402 s on a loaded 2-core machine).
+pennington: $(STAMP)
+	KERAS_BACKEND=jax $(BIN)/python docs/reproductions/pennington.py
+
+# Diagnostics on MobileNetV2/ResNet50/DenseNet121, per backend (writes its RESULTS.md section).
+bench-diagnostics: $(STAMP)
+	$(BIN)/python benchmarks/diagnostics.py --results benchmarks/RESULTS.md
 
 # The documentation site (mkdocs.yml, docs/), built into site/ in strict mode: a warning, a
 # broken link or a missing reference fails. The gallery draws with DOCS_BACKEND (torch is the
