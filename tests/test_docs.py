@@ -235,3 +235,11 @@ def test_examples_page_shows_every_example():
     page = gen_api.examples_page(str(ROOT / "examples"))
     scripts = sorted(p.name for p in (ROOT / "examples").glob("*.py"))
     assert re.findall(r"^<!-- include: examples/(\S+) -->$", page, re.M) == scripts
+
+
+@pytest.mark.parametrize("name", keras_inits.names())
+def test_registered_scheme_is_in_the_choosing_guide(name):
+    # The guide's table of every scheme (formula, when to use) is written by hand: a new
+    # scheme needs its row there.
+    table = (DOCS / "guides" / "choosing.md").read_text()
+    assert re.search(rf"^\| {name}[,| ]", table, re.M), f"{name} has no row in choosing.md"
