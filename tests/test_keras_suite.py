@@ -47,6 +47,7 @@ def test_keras_ships_initializer_tests():
     assert "random_initializers_test.py" in names and "constant_initializers_test.py" in names
 
 
+@pytest.mark.slow  # a fresh process per file: about 10 s of CPU each
 @pytest.mark.parametrize("path", TEST_FILES, ids=[path.name for path in TEST_FILES])
 def test_keras_initializer_tests_pass_against_keras_inits(tmp_path, path):
     source = path.read_text()
@@ -68,5 +69,9 @@ def test_keras_initializer_tests_pass_against_keras_inits(tmp_path, path):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    # The file really ran: pytest reports what passed, and nothing failed or errored.
-    assert " passed" in result.stdout, result.stdout[-3000:]
+    # The file really ran. On JAX every one of Keras' initializer tests runs; elsewhere Keras
+    # skips its own JAX-only ones (initializer_test.py has nothing else).
+    if keras.backend.backend() == "jax":
+        assert " passed" in result.stdout and " skipped" not in result.stdout, result.stdout
+    else:
+        assert " passed" in result.stdout or path.name == "initializer_test.py", result.stdout

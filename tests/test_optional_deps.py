@@ -47,6 +47,7 @@ def run_hidden(hidden, code, cwd):
 CLI = "from keras_inits.cli import main\nsys.exit(main({argv!r}))"
 
 
+@pytest.mark.slow  # a fresh process per case: about 5 s of CPU each
 @pytest.mark.parametrize(
     "hidden, argv, extra",
     [
@@ -71,6 +72,7 @@ def test_cli_runs_with_the_extra_installed(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@pytest.mark.slow  # a fresh process per case: about 5 s of CPU each
 @pytest.mark.parametrize(
     "hidden, code, extra",
     [
