@@ -112,8 +112,9 @@ def measure(name: str) -> dict:
 def run_one(name: str, backend: str, timeout: float, root: str = ROOT) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": root + os.pathsep + HERE}
     code = f"import json, cold_calls; print('RESULT' + json.dumps(cold_calls.measure({name!r})))"
+    # cwd=root: `python -c` puts the working directory first on sys.path.
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+                          timeout=timeout, cwd=root)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     if proc.returncode or line is None:
         return {"scheme": name, "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:200]}
