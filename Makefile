@@ -90,8 +90,8 @@ bench: $(STAMP)
 
 # Mean-field theory reproduced (issue 14; not part of `make test`), each writing its figure and
 # a Markdown summary into docs/reproductions/: tanh's phase diagram and depth scales (Poole et
-# al. 2016, Schoenholz et al. 2017; about 1 minute), and Schoenholz et al.'s trainability
-# heatmap on digits (JAX; about 440 s of CPU time, so under 15 minutes on 2 quiet cores).
+# al. 2016, Schoenholz et al. 2017; 5 minutes on a busy machine), and Schoenholz et al.'s
+# trainability heatmap on digits (JAX; 5.2 minutes of CPU time, a few minutes on 2 quiet cores).
 phase-diagram: $(STAMP)
 	KERAS_BACKEND=jax $(BIN)/python docs/reproductions/phase_diagram.py
 
