@@ -260,3 +260,18 @@ def test_einsum_dense_copies_of_unseeded_initializers_stay_path_seeded():
     expected = to_numpy(keras_inits.GlorotUniform(seed=_seeds.path_seed(1, "e/kernel"))((10, 6)))
     assert np.array_equal(first["e/kernel"], expected)
     assert np.array_equal(second["e/kernel"], expected)
+
+
+def test_reinitialize_and_apply_in_a_scope_follow_the_same_rule():
+    # A Sequential model: its variables' Keras paths carry the model's name, seeding paths don't.
+    with keras_inits.override_keras_names(), keras_inits.seeding(0):
+        model = mlp()
+    built = weights(model)
+    for variable in model.weights:
+        variable.assign(keras.ops.zeros(variable.shape, variable.dtype))
+    with keras_inits.seeding(0):
+        keras_inits.reinitialize(model)
+    for path, values in built.items():
+        assert np.array_equal(values, weights(model)[path]), path
+    keras_inits.apply(model, {"b/kernel": keras_inits.HeNormal()}, seed=0, verbose=0)
+    assert np.array_equal(weights(model)["b/kernel"], built["b/kernel"])

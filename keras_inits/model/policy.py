@@ -450,6 +450,9 @@ def check_target(model_or_layer) -> None:
 def check_seed(seed) -> int:
     """The base seed of a pass: `seed` itself, or a fresh random one for None."""
     if seed is None:
+        scope = _seeds.active()  # inside `keras_inits.seeding`: the scope's base seed
+        if scope is not None:
+            return scope.seed
         return random.SystemRandom().randint(1, (1 << _seeds.SEED_BITS) - 1)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"Argument `seed` must be None or an int. Received: seed={seed!r}")
@@ -525,7 +528,8 @@ def prepare(step: Step, initializer, key: str, seed: int | None) -> None:
     entry = step.entry
     try:
         if seed is not None:
-            initializer = reseeded(initializer, _seeds.path_seed(seed, entry.path))
+            path = _seeds.layers_seeding_path(entry.path, step.layers)  # `seeding`'s rule
+            initializer = reseeded(initializer, _seeds.path_seed(seed, path))
         initializer = bound(initializer, step)
         check_fits(initializer, step)
     except (ValueError, TypeError) as e:
@@ -684,9 +688,10 @@ def apply(
     """Assigns new values to a built model's variables, as `policy` says, in place.
 
     Each variable `v` that a key matches is drawn from that key's initializer, copied with the
-    seed `path_seed(seed, v.path)` (`keras_inits._seeds.path_seed`): every variable has its own
-    stream, which depends on the base seed and its path only, and the values' own seeds are
-    replaced. Keras' built-in initializers are replaced by this package's counterparts first.
+    seed `path_seed(seed, p)` (`keras_inits._seeds.path_seed`), `p` being `v.path` without
+    model names, as under `keras_inits.seeding`: every variable has its own stream, which
+    depends on the base seed and its path only, and the values' own seeds are replaced. With
+    `seed=None` inside a `keras_inits.seeding` scope, the scope's seed is the base seed. Keras' built-in initializers are replaced by this package's counterparts first.
     The resolution rules, the `bind(layer, variable)` protocol and the all-or-nothing
     guarantee are in the module docstring of `keras_inits.model.policy`.
 

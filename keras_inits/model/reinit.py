@@ -163,7 +163,9 @@ def reinitialize(
     `DepthScaled`) draws exactly what it drew at build time, so the values equal those of a
     freshly built layer with the same config. One without (`seed=None`, a `SeedGenerator`;
     Keras' unseeded instances would repeat their values) draws new values from the seed
-    `path_seed(seed, variable.path)`. Initializers without a `seed` (zeros, functions) are
+    `path_seed(seed, p)`, `p` being `variable.path` without model names (with `seed=None`
+    inside `keras_inits.seeding`, the scope's seed: the values of a build in that scope).
+    Initializers without a `seed` (zeros, functions) are
     called as they are. The `bind(layer, variable)` protocol and the all-or-nothing guarantee
     are those of `apply` (`keras_inits.model.policy`).
 
