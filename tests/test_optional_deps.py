@@ -1,7 +1,7 @@
 """Without an optional dependency, its features fail with a message naming the extra to install.
 
-Each case runs in a fresh process whose `sys.meta_path` refuses to import the modules that an
-extra installs, as if they were not installed, and calls a CLI command or an entry point.
+Each case runs in a fresh process in which the modules that an extra installs cannot be
+imported, as if they were not installed, and calls a CLI command or an entry point.
 """
 
 import os
@@ -14,18 +14,14 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Imported first in the child: from then on, importing any of HIDDEN (or a submodule) fails as
-# it does when the package is not installed.
+# Run first in the child: from then on, importing any of HIDDEN (or a submodule) fails with
+# ModuleNotFoundError, and `importlib.util.find_spec` says it is absent, as when it is not
+# installed (None in sys.modules is Python's marker for that; torch probes with find_spec).
 BLOCKER = textwrap.dedent("""
     import sys
 
-    class _Hide:
-        def find_spec(self, name, path=None, target=None):
-            if any(name == h or name.startswith(h + ".") for h in HIDDEN):
-                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-            return None
-
-    sys.meta_path.insert(0, _Hide())
+    for name in HIDDEN:
+        sys.modules[name] = None
 """)
 
 
