@@ -10,7 +10,8 @@ Runs one fresh process per backend (this script with `--worker`) and measures, m
   per backend and scheme that has drawn only a tiny tensor before (`--memory SCHEME`);
 - building a small zoo (MLP, CNN, Embedding + MultiHeadAttention + LSTM + EinsumDense) under
   `override_keras_names()`: without seeding, under `seeding(0)` and under
-  `seeding(0, portable=True)` (fresh layers each build; compiled kernels are warm).
+  `seeding(0, portable=True)` (fresh layers each build; compiled kernels are warm; the three
+  are timed in interleaved rounds).
 
 Writes the table to `benchmarks/RESULTS.md`, section "portable". Usage:
 `.venv/bin/python benchmarks/portable.py [--repeats 7]`
@@ -88,8 +89,17 @@ def worker(repeats):
 
     scopes = {"none": contextlib.nullcontext, "seeding": lambda: keras_inits.seeding(0),
               "portable": lambda: keras_inits.seeding(0, portable=True)}
-    for label, scope in scopes.items():
-        record["build"][label] = median_time(build(scope), lambda x: x, max(3, repeats // 2))
+    # Interleaved rounds (none, seeding, portable, none, ...): a drifting load hits all three.
+    runs = {label: build(scope) for label, scope in scopes.items()}
+    for run in runs.values():
+        run(), run()  # warm-up: compiled kernels, lazy imports
+    times = {label: [] for label in runs}
+    for _ in range(max(5, repeats)):
+        for label, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[label].append(time.perf_counter() - start)
+    record["build"] = {label: statistics.median(t) for label, t in times.items()}
     print("RECORD " + json.dumps(record))
 
 
