@@ -1,7 +1,7 @@
 """Whole-model initialization: `apply(model, "torch")` and `reinitialize(model)` against a build.
 
-Usage: `python benchmarks/model_init.py [--repeats 3] [--backends jax,tensorflow,torch]
-[--models resnet50,transformer12] [--no-write]`. Writes the "model-init" section of
+Usage: `python benchmarks/model_init.py [--repeats 3] [--jobs 1] [--backends
+jax,tensorflow,torch] [--models resnet50,transformer12] [--no-write]`. Writes the "model-init" section of
 `benchmarks/RESULTS.md`.
 
 Method, one fresh process per (backend, model, repeat), so each build is cold as a user's is:
@@ -23,6 +23,7 @@ Reported: medians over repeats (first and second calls separately), and the rati
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
 import os
@@ -89,8 +90,10 @@ def worker(model_name: str) -> dict:
 
 
 def run(backend: str, model: str) -> dict:
+    # A fixed glibc mmap threshold: with the dynamic one, blocks freed after one variable stay
+    # in the heap and RSS would count them as in use during the next.
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT + os.pathsep + HERE,
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
+           "TF_CPP_MIN_LOG_LEVEL": "3", "MALLOC_MMAP_THRESHOLD_": "131072"}
     out = subprocess.run([sys.executable, __file__, "--worker", model], env=env,
                          capture_output=True, text=True, timeout=1800)
     lines = [l for l in out.stdout.splitlines() if l.startswith("RECORD ")]
@@ -108,7 +111,7 @@ def _fmt(value, digits=2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def table(results: dict, repeats: int) -> str:
+def table(results: dict, repeats: int, jobs: int) -> str:
     rows = [
         "| backend | model | build s | apply s (1st / 2nd) | apply / build | reinitialize s "
         "(1st / 2nd) | reinitialize / build | peak beyond model / largest variable "
@@ -133,7 +136,7 @@ def table(results: dict, repeats: int) -> str:
     sizes = ", ".join(f"{m}: {b / 2**20:.1f} MiB" for m, b in largest.items() if b)
     return (
         "## Whole-model initialization (`benchmarks/model_init.py`)\n\n"
-        f"Medians of {repeats} fresh processes per row. `build`: the model built inside "
+        f"Medians of {repeats} fresh processes per row ({jobs} at a time). `build`: the model built inside "
         "`override_keras_names()` (keras_inits' initializers), cold. `apply`: "
         "`apply(model, \"torch\", seed=0)` in the process that built it (1st and 2nd call); "
         "`reinitialize`: `reinitialize(model, seed=0)` after it. Ratios use the 1st call "
@@ -147,17 +150,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--models", default="resnet50,transformer12")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes at a time")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.worker:
         print("RECORD " + json.dumps(worker(args.worker)))
         return
-    results = {}
-    for backend in args.backends.split(","):
-        for model in args.models.split(","):
-            results[(backend, model)] = [run(backend, model) for _ in range(args.repeats)]
-            print(backend, model, json.dumps(results[(backend, model)]), flush=True)
-    markdown = table(results, args.repeats)
+    load = os.getloadavg()[0]
+    cases = [(b, m) for b in args.backends.split(",") for m in args.models.split(",")]
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        records = list(pool.map(lambda case: run(*case), cases * args.repeats))
+    results = {case: records[i::len(cases)] for i, case in enumerate(cases)}
+    for case, rows in results.items():
+        print(*case, json.dumps(rows), flush=True)
+    markdown = table(results, args.repeats, args.jobs)
+    markdown += (f"\nLoad average (1 min) at the start and the end: {load:.1f}, "
+                 f"{os.getloadavg()[0]:.1f}, on {os.cpu_count()} CPUs.\n")
     print(markdown)
     if not args.no_write:
         write_results(os.path.join(HERE, "RESULTS.md"), section=(SECTION, markdown))
