@@ -243,3 +243,13 @@ def test_registered_scheme_is_in_the_choosing_guide(name):
     # scheme needs its row there.
     table = (DOCS / "guides" / "choosing.md").read_text()
     assert re.search(rf"^\| {name}[,| ]", table, re.M), f"{name} has no row in choosing.md"
+
+
+def test_readme_links_resolve():
+    # The README is the front page: its relative links point at the site's Markdown sources.
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(((?!https?:)[^)#\s]+)(?:#[^)]*)?\)", readme)
+    assert len(links) > 10
+    assert all((ROOT / link).exists() for link in links), [
+        link for link in links if not (ROOT / link).exists()
+    ]
