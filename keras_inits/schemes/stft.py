@@ -15,6 +15,14 @@ SIDES = ("real", "imag")
 SCALINGS = ("density", "spectrum")
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _get_window(window: str, length: int, periodic: bool) -> np.ndarray:
     signal = _optional.require("scipy.signal", "stft", f"`STFT` with window={window!r}")
     return signal.get_window(window, length, fftbins=periodic)
@@ -64,6 +72,11 @@ class STFT(Initializer):
         self.scaling = scaling
         self.periodic = _checks.boolean("periodic", periodic)
         if isinstance(window, str):
+            if _is_number(window):  # scipy < 1.13 reads "0.5" as a Kaiser window's beta
+                raise ValueError(
+                    "Argument `window` must name a window in `scipy.signal.windows`, not a "
+                    f"number. Received: window={window!r}"
+                )
             try:
                 _get_window(window, 1, self.periodic)
             except ValueError as e:
