@@ -107,10 +107,12 @@ def test_dynamical_isometry_orthogonal_beats_gaussian():
         tanh_net(lambda i: keras_inits.Orthogonal(seed=i), 16), x)
     gaussian = keras_inits.jacobian_spectrum(
         tanh_net(lambda i: keras_inits.RandomNormal(stddev=64**-0.5, seed=i), 16), x)
-    # 8 samples x 64 singular values each; measured 0.09 against 0.80 (torch), so a factor 4
-    # leaves room for any backend's draws.
-    assert orthogonal.spread < 0.25 * gaussian.spread, (orthogonal.spread, gaussian.spread)
-    assert orthogonal.max / orthogonal.min < 0.1 * gaussian.max / gaussian.min
+    # 8 samples x 64 singular values each. The std of σ² is heavy-tailed for Gaussian kernels
+    # (0.32 on JAX, 0.80 on torch, 1.18 on TF, against 0.09-0.10 for orthogonal ones), so the
+    # margin is on the std of log σ, which measured 0.57-0.58 against 6.1-6.4 on all three.
+    log_std = [np.std(np.log(s.singular_values)) for s in (orthogonal, gaussian)]
+    assert log_std[0] < 0.25 * log_std[1], log_std
+    assert orthogonal.spread < 0.5 * gaussian.spread, (orthogonal.spread, gaussian.spread)
 
 
 def test_report_formats(tmp_path):
