@@ -568,7 +568,7 @@ class Journal:
         self._saved: list[tuple[Any, int, np.dtype, tuple]] = []
 
     def save(self, variable) -> None:
-        array = np.ascontiguousarray(keras.ops.convert_to_numpy(variable.value))
+        array = np.ascontiguousarray(_host_array(variable))
         self._saved.append((variable, self._file.tell(), array.dtype, array.shape))
         self._file.write(array.reshape(-1).view(np.uint8).data)
 
@@ -580,6 +580,16 @@ class Journal:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _host_array(variable) -> np.ndarray:
+    """The variable's value as a numpy array, without a copy where the backend hands out its
+    buffer (TensorFlow and JAX on CPU; `convert_to_numpy` copies it on TensorFlow), else
+    through `convert_to_numpy` (torch parameters that require grad refuse `__array__`)."""
+    try:
+        return np.asarray(variable.value)
+    except (TypeError, RuntimeError, ValueError):
+        return np.asarray(keras.ops.convert_to_numpy(variable.value))
 
 
 def draw(initializer, variable):
