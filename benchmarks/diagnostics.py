@@ -76,7 +76,11 @@ def run_backend(backend: str, models: list[str], repeats: int, timeout: float) -
     command = [sys.executable, __file__, "--worker", "--models", ",".join(models),
                "--repeats", str(repeats)]
     # stderr (progress, tracebacks) goes to the console as it comes.
-    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, timeout=timeout)
+    try:
+        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"worker timed out after {timeout:.0f} s (--timeout)"}
     if done.returncode:
         return {"error": f"worker exited with status {done.returncode} (traceback above)"}
     return json.loads(done.stdout.strip().splitlines()[-1])
