@@ -6,7 +6,6 @@ Importing the package registers every scheme with Keras as `"keras_inits>Name"` 
 """
 
 from keras_inits._fans import compute_fans
-from keras_inits._seeds import seeding, set_seeding
 from keras_inits._registry import (
     deserialize,
     get,
@@ -14,14 +13,11 @@ from keras_inits._registry import (
     override_keras_names,
     serialize,
 )
+from keras_inits._seeds import seeding, set_seeding
 from keras_inits.base import Initializer, RandomInitializer
-from keras_inits.schemes.constant import Constant, Identity, Ones, Zeros
-from keras_inits.schemes.conv import ConvolutionOrthogonal, DeltaOrthogonal, Dirac
-from keras_inits.schemes.critical import CriticalBias, CriticalInit
-from keras_inits.schemes.depth import DepthScaled
+from keras_inits.diagnostics import meanfield
 from keras_inits.diagnostics.jacobian import JacobianSpectrum, jacobian_spectrum
 from keras_inits.diagnostics.propagation import PropagationReport, propagation_report
-from keras_inits.diagnostics import meanfield
 from keras_inits.gains import calculate_gain
 from keras_inits.model.audit import AuditReport, audit
 from keras_inits.model.lsuv import LSUVReport, lsuv
@@ -29,6 +25,10 @@ from keras_inits.model.policy import InitMap, InitReport, apply
 from keras_inits.model.presets import get_preset
 from keras_inits.model.prior import init_output_bias
 from keras_inits.model.reinit import reinitialize
+from keras_inits.schemes.constant import Constant, Identity, Ones, Zeros
+from keras_inits.schemes.conv import ConvolutionOrthogonal, DeltaOrthogonal, Dirac
+from keras_inits.schemes.critical import CriticalBias, CriticalInit
+from keras_inits.schemes.depth import DepthScaled
 from keras_inits.schemes.orthogonal import BlockOrthogonal, Orthogonal
 from keras_inits.schemes.prior import PriorBias
 from keras_inits.schemes.random import RandomNormal, RandomUniform, TruncatedNormal

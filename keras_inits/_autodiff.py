@@ -16,7 +16,7 @@ Everything else (which tensors to record, statistics, reports) is backend-neutra
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -100,8 +100,7 @@ def jvp(forward: Callable, x, tangent) -> tuple[list, list]:
         dual = fwad.make_dual(ops.convert_to_tensor(x), ops.convert_to_tensor(tangent))
         outputs = [fwad.unpack_dual(v) for v in forward(dual)]
         values = [o.primal for o in outputs]
-        tangents = [torch.zeros_like(o.primal) if o.tangent is None else o.tangent
-                    for o in outputs]
+        tangents = [torch.zeros_like(o.primal) if o.tangent is None else o.tangent for o in outputs]
     return values, tangents
 
 
@@ -124,8 +123,10 @@ def per_sample_jacobian(forward: Callable, x) -> np.ndarray:
             tape.watch(x)
             y = forward(x)
         eye = tf.eye(y.shape[1], dtype=y.dtype)
-        rows = [tape.gradient(y, x, output_gradients=tf.broadcast_to(eye[k], tf.shape(y)))
-                for k in range(y.shape[1])]
+        rows = [
+            tape.gradient(y, x, output_gradients=tf.broadcast_to(eye[k], tf.shape(y)))
+            for k in range(y.shape[1])
+        ]
         jac = tf.stack(rows, axis=1)
     elif backend == "jax":
         import jax

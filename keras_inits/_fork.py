@@ -123,8 +123,9 @@ def _portable(initializer):
     initializers it wraps (DepthScaled) are made portable the same way."""
     import keras
 
-    resolved = copy.copy(initializer._stateless() if hasattr(initializer, "_stateless")
-                         else initializer)
+    resolved = copy.copy(
+        initializer._stateless() if hasattr(initializer, "_stateless") else initializer
+    )
     for key, value in vars(resolved).items():
         if isinstance(value, keras.random.SeedGenerator):
             setattr(resolved, key, None)  # the generator stays here; its draw is resolved
@@ -148,11 +149,15 @@ def _to_tensor(array: np.ndarray, backend: str):
 def _helper(backend: str) -> subprocess.Popen:
     global _HELPER
     if _HELPER is None or _HELPER.poll() is not None:
-        env = dict(os.environ, KERAS_BACKEND=backend,
-                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        env = dict(
+            os.environ, KERAS_BACKEND=backend, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)
+        )
         _HELPER = subprocess.Popen(
-            [sys.executable, "-m", "keras_inits._fork"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env, close_fds=True,
+            [sys.executable, "-m", "keras_inits._fork"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
         )
     return _HELPER
 

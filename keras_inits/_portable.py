@@ -45,10 +45,28 @@ TORCH_CHUNK = 1 << 15
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = 0x1BD11BDA  # threefry's key-schedule constant
 # Giles' single-precision erfinv (XLA's ErfInv): coefficients for w < 5 and w >= 5.
-_ERFINV_SMALL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
-                 0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
-_ERFINV_LARGE = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
-                 0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+_ERFINV_SMALL = (
+    2.81022636e-08,
+    3.43273939e-07,
+    -3.5233877e-06,
+    -4.39150654e-06,
+    0.00021858087,
+    -0.00125372503,
+    -0.00417768164,
+    0.246640727,
+    1.50140941,
+)
+_ERFINV_LARGE = (
+    -0.000200214257,
+    0.000100950558,
+    0.00134934322,
+    -0.00367342844,
+    0.00573950773,
+    -0.0076224613,
+    0.00943887047,
+    1.00167406,
+    2.83297682,
+)
 SQRT2 = math.sqrt(2.0)
 
 
@@ -116,8 +134,9 @@ def _tf_sample(kind, n, key, params):
     else:
         # Inside a tf.function TF runs a nested XLA function with other rounding (no FMAs,
         # TF's erfinv): call it eagerly from the graph instead.
-        x = tf.numpy_function(lambda k, p: program(k, p).numpy(), [key, params], tf.float32,
-                              stateful=False)
+        x = tf.numpy_function(
+            lambda k, p: program(k, p).numpy(), [key, params], tf.float32, stateful=False
+        )
         x.set_shape([size])
     return x if size == n else x[:n]
 
@@ -127,8 +146,9 @@ def _tf_program(kind: str, size: int):
     import tensorflow as tf
 
     def rotate(x, d):
-        return tf.bitwise.bitwise_or(tf.bitwise.left_shift(x, np.uint32(d)),
-                                     tf.bitwise.right_shift(x, np.uint32(32 - d)))
+        return tf.bitwise.bitwise_or(
+            tf.bitwise.left_shift(x, np.uint32(d)), tf.bitwise.right_shift(x, np.uint32(32 - d))
+        )
 
     def xor(a, b):
         return tf.bitwise.bitwise_xor(a, tf.cast(b, tf.uint32) if isinstance(b, int) else b)
@@ -152,8 +172,9 @@ def _tf_transform(kind, bits, params):
     import tensorflow as tf
 
     def uniform(lo, hi):
-        mantissa = tf.bitwise.bitwise_or(tf.bitwise.right_shift(bits, np.uint32(9)),
-                                         np.uint32(0x3F800000))
+        mantissa = tf.bitwise.bitwise_or(
+            tf.bitwise.right_shift(bits, np.uint32(9)), np.uint32(0x3F800000)
+        )
         floats = tf.bitcast(mantissa, tf.float32) - 1.0
         return tf.maximum(lo, floats * (hi - lo) + lo)
 
@@ -197,9 +218,11 @@ def _torch_sample(kind, n, key, params):
         size = min(TORCH_CHUNK, n - start)
         with torch.no_grad():
             counters = torch.arange(start, start + size, dtype=torch.int64, device=out.device)
-            counters = counters.to(torch.int32) if start + size <= 1 << 31 else _torch_low32(counters)
+            counters = (
+                counters.to(torch.int32) if start + size <= 1 << 31 else _torch_low32(counters)
+            )
             bits = threefry(key, torch.zeros_like(counters), counters, add, xor, rotate)
-            _torch_transform(kind, bits, params, out[start:start + size])
+            _torch_transform(kind, bits, params, out[start : start + size])
 
     starts = range(0, n, TORCH_CHUNK)
     workers = min(torch.get_num_threads(), len(starts))
@@ -234,7 +257,9 @@ def _torch_transform(kind, bits, params, out):
         return out.copy_(uniform(*params))
     if kind == "normal":
         lo, hi, stddev, mean = params  # XLA folds sqrt(2) * erfinv(u) * stddev as below
-        return out.copy_(_torch_fma(_erfinv(uniform(lo, hi)), np.float32(SQRT2) * np.float32(stddev), mean))
+        return out.copy_(
+            _torch_fma(_erfinv(uniform(lo, hi)), np.float32(SQRT2) * np.float32(stddev), mean)
+        )
     lo, hi, lower, upper, stddev, mean = params
     x = _erfinv(uniform(lo, hi)).mul_(float(np.float32(SQRT2)))
     x = x.clamp_(float(np.float32(lower)), float(np.float32(upper)))
@@ -292,7 +317,8 @@ def householder_product(v, tau):
     gram = tf.linalg.matmul(v, v, transpose_a=True)
     inverse_t = tf.linalg.band_part(gram, 0, -1) - tf.linalg.band_part(gram, 0, 0)
     inverse_t = inverse_t + tf.linalg.diag(1.0 / tau)
-    t_v1 = tf.linalg.triangular_solve(inverse_t, tf.linalg.matrix_transpose(v[..., :k, :]),
-                                      lower=False)
+    t_v1 = tf.linalg.triangular_solve(
+        inverse_t, tf.linalg.matrix_transpose(v[..., :k, :]), lower=False
+    )
     eye = tf.eye(m, k, batch_shape=tf.shape(v)[:-2], dtype=tf.float64)
     return tf.cast(eye - tf.linalg.matmul(v, t_v1), dtype)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np

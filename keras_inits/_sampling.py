@@ -113,11 +113,14 @@ def truncated_normal(shape, dtype, seed, mean=0.0, stddev=1.0, lower=-2.0, upper
     lo, hi = math.erf(lower / SQRT2), math.erf(upper / SQRT2)
     backend = keras.backend.backend()
     if backend != "jax" and _seeds.portable():  # jax.random's values (`_portable`)
-        return _portable.sample("truncated", shape, dtype, seed, (lo, hi, lower, upper, stddev, mean))
+        return _portable.sample(
+            "truncated", shape, dtype, seed, (lo, hi, lower, upper, stddev, mean)
+        )
     if backend == "jax" and cdtype == "float32":
         params = (lo, hi, lower, upper, stddev, mean)
         return _jax_sample("truncated", shape, dtype, seed, params)
     if backend == "torch":
+
         def transform(x, g):
             x.uniform_(lo, hi, generator=g).erfinv_().mul_(SQRT2).clamp_(lower, upper)
             return x.mul_(stddev).add_(mean) if mean != 0.0 else x.mul_(stddev)
@@ -318,15 +321,19 @@ def _tf_program(kind: str, dtype: str):
     from tensorflow.python.ops import gen_stateless_random_ops_v2 as kernels
     from tensorflow.python.ops import random_ops_util
 
-    signature = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([2], tf.int32),
-                 tf.TensorSpec([6], dtype)]
+    signature = [
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([2], tf.int32),
+        tf.TensorSpec([6], dtype),
+    ]
 
     @tf.function(input_signature=signature, autograph=False)
     def draw(shape, seed, params):
         lo, hi, scale, shift, lower, upper = tf.unstack(params)
         key, counter, alg = random_ops_util.get_key_counter_alg(seed, None)
-        x = kernels.stateless_random_uniform_v2(shape, key=key, counter=counter, dtype=dtype,
-                                                alg=alg)
+        x = kernels.stateless_random_uniform_v2(
+            shape, key=key, counter=counter, dtype=dtype, alg=alg
+        )
         x = x * (hi - lo) + lo
         if kind == "uniform":
             return x
@@ -379,7 +386,10 @@ def _torch_fill(shape, dtype, seed, fill):
             chunks = range(0, flat.numel(), TORCH_CHUNK)
 
             def fill_chunk(k):
-                fill(flat[k * TORCH_CHUNK:(k + 1) * TORCH_CHUNK], _torch_generator(base, k, x.device))
+                fill(
+                    flat[k * TORCH_CHUNK : (k + 1) * TORCH_CHUNK],
+                    _torch_generator(base, k, x.device),
+                )
 
             workers = min(torch.get_num_threads(), len(chunks))
             if workers > 1:  # a forked child gets its own pool (its parent's threads are gone)
@@ -400,7 +410,7 @@ def _torch_generator(base: int, chunk: int, device):
     return generator.manual_seed(int(seed))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _torch_pool(workers: int, pid: int):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -527,7 +537,6 @@ def _block_plan(n: int) -> tuple[int, ...]:
 
 
 def _jax_sample(kind, shape, dtype, seed, params):
-    import jax
     from keras.src.backend.jax.random import jax_draw_seed
 
     n = math.prod(shape)
@@ -629,7 +638,7 @@ def _jax_sharded(kind, shape, dtype, seed, params, sharding):
     if not shape or any(d % p for d, p in zip(shape, parts)):
         return _jax_whole(kind, shape, dtype, seed, params)  # uneven: let XLA partition it
     local = tuple(d // p for d, p in zip(shape, parts))
-    strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
+    strides = [math.prod(shape[i + 1 :]) for i in range(len(shape))]
     rows = _divisor_block(local[0] * math.prod(local[1:])) // math.prod(local[1:]) or 1
     rows = math.gcd(rows, local[0])
     seed = lax.convert_element_type(seed, jnp.uint32)
@@ -639,14 +648,18 @@ def _jax_sharded(kind, shape, dtype, seed, params, sharding):
         for names, size, stride in zip(axes, local, strides):
             position = jnp.uint32(0)
             for name in names:
-                position = position * jnp.uint32(mesh.shape[name]) + lax.axis_index(name).astype(jnp.uint32)
+                position = position * jnp.uint32(mesh.shape[name]) + lax.axis_index(name).astype(
+                    jnp.uint32
+                )
             offset = offset + position * jnp.uint32(size * stride)
         block_shape = (rows, *local[1:])
 
         def block(b):
             index = offset + b * jnp.uint32(rows * strides[0])
             for dim, stride in enumerate(strides):
-                index = index + lax.broadcasted_iota(jnp.uint32, block_shape, dim) * jnp.uint32(stride)
+                index = index + lax.broadcasted_iota(jnp.uint32, block_shape, dim) * jnp.uint32(
+                    stride
+                )
             bits1, bits2 = _threefry2x32(seed[0], seed[1], jnp.zeros_like(index), index)
             return _transform(kind, bits1 ^ bits2, params).astype(dtype)
 
@@ -695,7 +708,7 @@ def _aligned_empty(n: int, dtype: np.dtype, alignment: int = 64) -> np.ndarray:
     """An uninitialized 1-D array of `n` elements whose data is `alignment`-byte aligned."""
     raw = np.empty(n * dtype.itemsize + alignment, dtype=np.uint8)
     offset = -raw.ctypes.data % alignment
-    return raw[offset:offset + n * dtype.itemsize].view(dtype)
+    return raw[offset : offset + n * dtype.itemsize].view(dtype)
 
 
 def _copy_block(out, start, block):

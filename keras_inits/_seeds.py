@@ -124,7 +124,7 @@ class seeding:
             )
         self.portable = bool(portable)
 
-    def __enter__(self) -> "seeding":
+    def __enter__(self) -> seeding:
         _install()
         _stack().append(self)
         return self

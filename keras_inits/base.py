@@ -22,7 +22,6 @@ from keras import ops
 
 from keras_inits import _checks, _fork, _sampling, _seeds
 
-
 # Serializes draws from SeedGenerator-seeded initializers (re-entrant: DepthScaled calls the
 # initializer it wraps, which holds the same generator).
 _DRAW_LOCK = threading.RLock()
@@ -44,7 +43,7 @@ class Initializer(keras.initializers.Initializer):
     example_config: ClassVar[dict[str, Any]] = {}
 
     @classmethod
-    def example(cls, **overrides) -> "Initializer":
+    def example(cls, **overrides) -> Initializer:
         """An instance built from `example_config` (the contract tests and the CLI use it)."""
         return cls(**{**cls.example_config, **overrides})
 
@@ -80,13 +79,13 @@ class Initializer(keras.initializers.Initializer):
                 return self._generate(shape, dtype)
         return self._generate(shape, dtype)
 
-    def _stateless(self) -> "Initializer":
+    def _stateless(self) -> Initializer:
         """A copy whose draws read no generator state, so that `jax.jit` can trace it (random
         schemes advance their `SeedGenerator` here, once, and keep the seed it gives)."""
         return self
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Initializer":
+    def from_config(cls, config: dict[str, Any]) -> Initializer:
         """Builds an instance from `get_config()`'s output; an unknown or missing key is a
         TypeError that names it and lists the allowed keys."""
         _checks.config_keys(cls, config)
@@ -122,8 +121,7 @@ def _checked_shape_dtype(cls, shape, dtype):
 @functools.lru_cache(maxsize=4096)
 def _checked_plain(cls, shape, dtype):
     name = cls.__name__
-    return (_checks.shape(name, shape),
-            _checks.dtype(name, dtype, allow_int=cls.integer_dtypes))
+    return (_checks.shape(name, shape), _checks.dtype(name, dtype, allow_int=cls.integer_dtypes))
 
 
 class RandomInitializer(Initializer):
@@ -142,7 +140,7 @@ class RandomInitializer(Initializer):
         # Keras' make_default_seed: an unseeded instance picks its int seed once.
         self.seed = _seeds.AutoSeed(random.randint(1, int(1e9))) if seed is None else seed
 
-    def _stateless(self) -> "RandomInitializer":
+    def _stateless(self) -> RandomInitializer:
         if not isinstance(self.seed, keras.random.SeedGenerator):
             return self
         resolved = copy.copy(self)
@@ -151,4 +149,3 @@ class RandomInitializer(Initializer):
 
     def get_config(self) -> dict[str, Any]:
         return {"seed": keras.saving.serialize_keras_object(self._init_seed)}
-

@@ -21,7 +21,7 @@ import math
 import os
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 DEFAULT_OUT = os.path.join("out", "compare.png")
 
@@ -81,8 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         "--inits",
         type=_names,
         default=["glorot_uniform", "he_normal", "lsuv"],
-        help="comma-separated registered names and 'lsuv' "
-        "(default: glorot_uniform,he_normal,lsuv)",
+        help="comma-separated registered names and 'lsuv' (default: glorot_uniform,he_normal,lsuv)",
     )
     p.add_argument("--epochs", type=_positive, default=12, help="default: 12")
     p.add_argument("--batch-size", type=_positive, default=32, help="default: 32")
@@ -97,9 +96,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="check a saved model's weights against their initializers")
     p.add_argument("model", help="a .keras file (import the modules of its custom layers first)")
-    p.add_argument("--policy", default=None,
-                   help="the preset it was initialized with, e.g. torch (default: the "
-                        "initializers its weights were created with)")
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="the preset it was initialized with, e.g. torch (default: the "
+        "initializers its weights were created with)",
+    )
     p.set_defaults(run=_audit)
 
     p = sub.add_parser(
@@ -108,12 +110,22 @@ def _parser() -> argparse.ArgumentParser:
         "point and depth scales",
     )
     p.add_argument("activation", help="a Keras activation name, e.g. tanh, relu, leaky_relu")
-    p.add_argument("--sigma-b2", type=_nonnegative_float, default=0.0,
-                   help="bias variance sigma_b^2 (default: 0)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="an activation parameter, e.g. --set negative_slope=0.1 (repeatable)")
-    p.add_argument("--depth", type=_positive, default=None,
-                   help="also advise on a network of this many layers")
+    p.add_argument(
+        "--sigma-b2",
+        type=_nonnegative_float,
+        default=0.0,
+        help="bias variance sigma_b^2 (default: 0)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an activation parameter, e.g. --set negative_slope=0.1 (repeatable)",
+    )
+    p.add_argument(
+        "--depth", type=_positive, default=None, help="also advise on a network of this many layers"
+    )
     p.set_defaults(run=_critical)
 
     p = sub.add_parser(
@@ -121,16 +133,28 @@ def _parser() -> argparse.ArgumentParser:
         help="singular values of the input-output Jacobian: of a saved model, or of a plain "
         "MLP per initializer (dynamical isometry)",
     )
-    p.add_argument("model", nargs="?", default=None,
-                   help="a .keras file with one input of fixed shape (default: plain MLPs)")
+    p.add_argument(
+        "model",
+        nargs="?",
+        default=None,
+        help="a .keras file with one input of fixed shape (default: plain MLPs)",
+    )
     p.add_argument("--depth", type=_positive, default=32, help="MLP layers (default: 32)")
     p.add_argument("--width", type=_positive, default=256, help="MLP units (default: 256)")
     p.add_argument("--activation", default="tanh", help="MLP activation (default: tanh)")
-    p.add_argument("--inits", type=_names, default=["orthogonal", "glorot_normal"],
-                   help="comma-separated registered names for the MLP kernels "
-                   "(default: orthogonal,glorot_normal)")
-    p.add_argument("--samples", type=_positive, default=16,
-                   help="inputs x ~ N(0, 1), one Jacobian each (default: 16)")
+    p.add_argument(
+        "--inits",
+        type=_names,
+        default=["orthogonal", "glorot_normal"],
+        help="comma-separated registered names for the MLP kernels "
+        "(default: orthogonal,glorot_normal)",
+    )
+    p.add_argument(
+        "--samples",
+        type=_positive,
+        default=16,
+        help="inputs x ~ N(0, 1), one Jacobian each (default: 16)",
+    )
     p.add_argument("--seed", type=int, default=0, help="default: 0")
     p.add_argument("--out", default=None, help="PNG of the densities (default: none)")
     p.set_defaults(run=_spectrum)
@@ -384,8 +408,8 @@ def _compare(args) -> int:
         _optional.require(module, "diagnostics", "keras-inits compare")
     import keras
 
-    from keras_inits.diagnostics import compare as experiment
     from keras_inits._capture import table
+    from keras_inits.diagnostics import compare as experiment
 
     start = time.perf_counter()
     out_dir = os.path.dirname(os.path.abspath(args.out))
@@ -403,8 +427,7 @@ def _compare(args) -> int:
     )
     mid = (args.depth + 1) // 2
     print(
-        f"Activation std at initialization, hidden layers 1 / {mid} / {args.depth}, "
-        "on 512 samples."
+        f"Activation std at initialization, hidden layers 1 / {mid} / {args.depth}, on 512 samples."
     )
     runs = experiment.compare(
         args.inits,
@@ -429,8 +452,15 @@ def _compare(args) -> int:
         )
     print(
         table(
-            ["init", "act std 1", f"act std {mid}", f"act std {args.depth}", "last/first",
-             "grad std 1", f"grad std {args.depth}"],
+            [
+                "init",
+                "act std 1",
+                f"act std {mid}",
+                f"act std {args.depth}",
+                "last/first",
+                "grad std 1",
+                f"grad std {args.depth}",
+            ],
             rows,
         )
     )
@@ -488,17 +518,25 @@ def _critical(args) -> int:
     sigma_w2 = meanfield.critical(act, args.sigma_b2)
     q = meanfield.fixed_point(act, sigma_w2, args.sigma_b2)
     xi_q, xi_c = meanfield.depth_scales(act, sigma_w2, args.sigma_b2)
-    print(f"keras-inits critical: {act}, sigma_b2 = {args.sigma_b2:g} (mean-field theory: "
-          "weights N(0, sigma_w2 / fan_in), biases N(0, sigma_b2))")
-    rows = [["sigma_w2 (chi1 = 1)", sigma_w2], ["q*", q],
-            ["chi1", meanfield.chi1(act, sigma_w2, args.sigma_b2)],
-            ["xi_q (layers)", xi_q], ["xi_c (layers)", xi_c]]
+    print(
+        f"keras-inits critical: {act}, sigma_b2 = {args.sigma_b2:g} (mean-field theory: "
+        "weights N(0, sigma_w2 / fan_in), biases N(0, sigma_b2))"
+    )
+    rows = [
+        ["sigma_w2 (chi1 = 1)", sigma_w2],
+        ["q*", q],
+        ["chi1", meanfield.chi1(act, sigma_w2, args.sigma_b2)],
+        ["xi_q (layers)", xi_q],
+        ["xi_c (layers)", xi_c],
+    ]
     rows = [[name, f"{value:.8g}"] for name, value in rows]
     print(table(["", "value"], rows))
     params_text = f", activation_params={params!r}" if params else ""
-    print(f"kernel_initializer=keras_inits.CriticalInit({act.name!r}, "
-          f"sigma_b2={args.sigma_b2:g}{params_text}), "
-          f"bias_initializer=keras_inits.CriticalBias({args.sigma_b2:g})")
+    print(
+        f"kernel_initializer=keras_inits.CriticalInit({act.name!r}, "
+        f"sigma_b2={args.sigma_b2:g}{params_text}), "
+        f"bias_initializer=keras_inits.CriticalBias({args.sigma_b2:g})"
+    )
     if args.depth is not None:
         print()
         print(meanfield.recommend(act, args.depth, args.sigma_b2))
@@ -530,8 +568,10 @@ def _spectrum(args) -> int:
         models = {os.path.basename(args.model): keras.saving.load_model(args.model)}
         shape = tuple(models[os.path.basename(args.model)].inputs[0].shape[1:])
         if any(d is None for d in shape):
-            raise CLIError(f"model: its input shape {shape} is not fixed; pass a model whose "
-                           "input shape (after the batch axis) has no None.")
+            raise CLIError(
+                f"model: its input shape {shape} is not fixed; pass a model whose "
+                "input shape (after the batch axis) has no None."
+            )
         description = f"{args.model}, input {shape}"
     else:
         _check_mlp_arguments(args.inits, args.activation)
@@ -541,27 +581,47 @@ def _spectrum(args) -> int:
             inputs = keras.Input(shape)
             h = inputs
             for i in range(args.depth):
-                h = keras.layers.Dense(args.width, args.activation, kernel_initializer=(
-                    kernel_initializer(name, args.seed * 1000 + i)))(h)
+                h = keras.layers.Dense(
+                    args.width,
+                    args.activation,
+                    kernel_initializer=(kernel_initializer(name, args.seed * 1000 + i)),
+                )(h)
             models[name] = keras.Model(inputs, h)
         description = f"{args.depth} x Dense({args.width}, {args.activation}), biases 0"
     x = rng.normal(size=(args.samples,) + shape).astype("float32")
-    print(f"keras-inits spectrum: {description}; {args.samples} inputs x ~ N(0, 1) "
-          f"(backend: {keras.backend.backend()})")
+    print(
+        f"keras-inits spectrum: {description}; {args.samples} inputs x ~ N(0, 1) "
+        f"(backend: {keras.backend.backend()})"
+    )
     rows, spectra = [], {}
     for name, model in models.items():
         s = spectra[name] = keras_inits.jacobian_spectrum(model, x)
         median = float(np.median(s.singular_values))
         rows.append([name, s.mean_squared, s.spread, s.min, median, s.max])
-    print(table(["model" if args.model else "init", "mean sigma^2", "std sigma^2", "min sigma",
-                 "median sigma", "max sigma"], rows))
+    print(
+        table(
+            [
+                "model" if args.model else "init",
+                "mean sigma^2",
+                "std sigma^2",
+                "min sigma",
+                "median sigma",
+                "max sigma",
+            ],
+            rows,
+        )
+    )
     if args.out:
         plt = pyplot("keras-inits spectrum --out")
         fig, ax = plt.subplots(figsize=(6, 4))
         for name, s in spectra.items():
             plot_density(ax, s.singular_values, label=name)
-        ax.set(xscale="log", xlabel="singular value of dF/dx", ylabel="density of log10 σ",
-               title=description)
+        ax.set(
+            xscale="log",
+            xlabel="singular value of dF/dx",
+            ylabel="density of log10 σ",
+            title=description,
+        )
         ax.legend()
         ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +19,13 @@ from keras_inits import _checks
 # torch.nn.init.calculate_gain's table (torch/nn/init.py). tanh's 5/3 and selu's 3/4 are
 # torch's empirical choices, kept as they are so that ported code draws the same weights.
 _LINEAR = (
-    "linear", "conv1d", "conv2d", "conv3d",
-    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
 )
 TORCH_GAINS: dict[str, float] = {
     **dict.fromkeys(_LINEAR, 1.0),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -21,7 +21,6 @@ from keras_inits._registry import lookup
 from keras_inits.base import RandomInitializer
 from keras_inits.diagnostics.propagation import propagation_report
 from keras_inits.model.lsuv import lsuv
-from keras_inits.schemes.orthogonal import Orthogonal
 
 LSUV = "lsuv"  # not a registered initializer: orthonormal init, then `lsuv` on a batch
 
@@ -164,9 +163,7 @@ def compare(
         model = plain_mlp(depth, width, activation, init, seed=seed)
         if init == LSUV:
             lsuv(model, x_probe, seed=seed, verbose=0)
-        report = propagation_report(
-            model, x_probe, y_probe, loss="sparse_categorical_crossentropy"
-        )
+        report = propagation_report(model, x_probe, y_probe, loss="sparse_categorical_crossentropy")
         hidden = [r for r in report if r.name.startswith("hidden_")]
         run = Run(init, [r.std for r in hidden], [r.grad_std for r in hidden])
         model.compile(

@@ -57,7 +57,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -94,13 +95,15 @@ def _sech2(x):
 
 def _gelu(approximate=False):
     if approximate:
+
         def f(x):
             return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
 
         def df(x):
             t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
             return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _SQRT_2_OVER_PI * (
-                1.0 + 3 * 0.044715 * x**2)
+                1.0 + 3 * 0.044715 * x**2
+            )
 
         return f, df, ()
     cdf = lambda x: 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))  # noqa: E731
@@ -109,30 +112,40 @@ def _gelu(approximate=False):
 
 
 def _leaky(negative_slope):
-    return (lambda x: np.where(x > 0, x, negative_slope * x),
-            lambda x: np.where(x > 0, 1.0, negative_slope), (0.0,))
+    return (
+        lambda x: np.where(x > 0, x, negative_slope * x),
+        lambda x: np.where(x > 0, 1.0, negative_slope),
+        (0.0,),
+    )
 
 
 def _elu(alpha=1.0, scale=1.0):
-    return (lambda x: scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
-            lambda x: scale * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0))), (0.0,))
+    return (
+        lambda x: scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
+        lambda x: scale * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0))),
+        (0.0,),
+    )
 
 
 def _celu(alpha=1.0):
-    return (lambda x: np.maximum(x, 0.0) + alpha * np.expm1(np.minimum(x, 0.0) / alpha),
-            lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0) / alpha)), (0.0,))
+    return (
+        lambda x: np.maximum(x, 0.0) + alpha * np.expm1(np.minimum(x, 0.0) / alpha),
+        lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0) / alpha)),
+        (0.0,),
+    )
 
 
 def _clip(lo, hi, slope=1.0, shift=0.0):
     """`slope * clip(x + shift, lo, hi)`-style piecewise-linear activations."""
-    return (lambda x: slope * (np.clip(x + shift, lo, hi)),
-            lambda x: np.where((x + shift > lo) & (x + shift < hi), slope, 0.0),
-            (lo - shift, hi - shift))
+    return (
+        lambda x: slope * (np.clip(x + shift, lo, hi)),
+        lambda x: np.where((x + shift > lo) & (x + shift < hi), slope, 0.0),
+        (lo - shift, hi - shift),
+    )
 
 
 def _swish():
-    return (lambda x: x * _sigmoid(x),
-            lambda x: _sigmoid(x) * (1.0 + x * _sigmoid(-x)), ())
+    return (lambda x: x * _sigmoid(x), lambda x: _sigmoid(x) * (1.0 + x * _sigmoid(-x)), ())
 
 
 def _mish():
@@ -144,20 +157,27 @@ def _mish():
 
 
 def _squareplus(b=4.0):
-    return (lambda x: 0.5 * (x + np.sqrt(x * x + b)),
-            lambda x: 0.5 * (1.0 + x / np.sqrt(x * x + b)), ())
+    return (
+        lambda x: 0.5 * (x + np.sqrt(x * x + b)),
+        lambda x: 0.5 * (1.0 + x / np.sqrt(x * x + b)),
+        (),
+    )
 
 
 def _hard_silu():
-    return (lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
-            lambda x: np.where(x <= -3.0, 0.0, np.where(x >= 3.0, 1.0, (2.0 * x + 3.0) / 6.0)),
-            (-3.0, 3.0))
+    return (
+        lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+        lambda x: np.where(x <= -3.0, 0.0, np.where(x >= 3.0, 1.0, (2.0 * x + 3.0) / 6.0)),
+        (-3.0, 3.0),
+    )
 
 
 def _sparse_plus():
-    return (lambda x: np.where(x <= -1.0, 0.0, np.where(x >= 1.0, x, 0.25 * (x + 1.0) ** 2)),
-            lambda x: np.where(x <= -1.0, 0.0, np.where(x >= 1.0, 1.0, 0.5 * (x + 1.0))),
-            (-1.0, 1.0))
+    return (
+        lambda x: np.where(x <= -1.0, 0.0, np.where(x >= 1.0, x, 0.25 * (x + 1.0) ** 2)),
+        lambda x: np.where(x <= -1.0, 0.0, np.where(x >= 1.0, 1.0, 0.5 * (x + 1.0))),
+        (-1.0, 1.0),
+    )
 
 
 # name -> (factory(**params) -> (φ, φ', kinks), default params). Keras' definitions and
@@ -175,8 +195,10 @@ _TABLE: dict[str, tuple[Callable, dict[str, Any]]] = {
     "sigmoid": (lambda: (_sigmoid, lambda x: _sigmoid(x) * _sigmoid(-x), ()), {}),
     "silu": (_swish, {}),
     "softplus": (lambda: (_softplus, _sigmoid, ()), {}),
-    "softsign": (lambda: (lambda x: x / (1.0 + np.abs(x)),
-                          lambda x: 1.0 / (1.0 + np.abs(x)) ** 2, (0.0,)), {}),
+    "softsign": (
+        lambda: (lambda x: x / (1.0 + np.abs(x)), lambda x: 1.0 / (1.0 + np.abs(x)) ** 2, (0.0,)),
+        {},
+    ),
     "mish": (_mish, {}),
     "hard_sigmoid": (lambda: _clip(0.0, 6.0, 1.0 / 6.0, 3.0), {}),
     "hard_silu": (_hard_silu, {}),
@@ -189,8 +211,11 @@ _TABLE: dict[str, tuple[Callable, dict[str, Any]]] = {
 _ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 #: Named activations, `φ(a x) = a φ(x)` for a > 0: the length map is linear and χ₁ does not
 #: depend on q*. Their negative-side slope.
-_HOMOGENEOUS = {"linear": lambda p: 1.0, "relu": lambda p: 0.0,
-                "leaky_relu": lambda p: p["negative_slope"]}
+_HOMOGENEOUS = {
+    "linear": lambda p: 1.0,
+    "relu": lambda p: 0.0,
+    "leaky_relu": lambda p: p["negative_slope"],
+}
 KNOWN = sorted({*_TABLE, *_ALIASES})
 
 
@@ -291,7 +316,8 @@ def resolve(activation: Any, **params: Any) -> Activation:
         if params:
             raise ValueError(
                 f"An `Activation` carries its own parameters; pass them to `resolve`. "
-                f"Received: activation={activation!r}, params={params!r}")
+                f"Received: activation={activation!r}, params={params!r}"
+            )
         return activation
     if isinstance(activation, str):
         key = _key(activation)
@@ -302,7 +328,8 @@ def resolve(activation: Any, **params: Any) -> Activation:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
                 f"Argument `activation` must be one of {KNOWN}, a Keras activation function or "
-                f"a callable.{hint} Received: activation={activation!r}")
+                f"a callable.{hint} Received: activation={activation!r}"
+            )
         return _named(key, params)
     if callable(activation) and not isinstance(activation, type):
         name = _keras_name(activation)
@@ -316,18 +343,27 @@ def resolve(activation: Any, **params: Any) -> Activation:
             raise TypeError(
                 f"Argument `activation` must map a float64 numpy array to an array of the same "
                 f"shape; calling it failed with {type(e).__name__}: {e}. "
-                f"Received: activation={activation!r}") from None
+                f"Received: activation={activation!r}"
+            ) from None
         if values.shape != probe.shape or not np.isfinite(values).all():
             raise ValueError(
                 f"Argument `activation` must map a float64 numpy array to finite values of the "
                 f"same shape. Received: activation={activation!r}, which gave {values!r} on "
-                f"{probe!r}")
+                f"{probe!r}"
+            )
         name = getattr(activation, "__name__", "<callable>")
-        return Activation(name, tuple(sorted(params.items())), f, _central_difference(f),
-                          exact=False, source=activation)
+        return Activation(
+            name,
+            tuple(sorted(params.items())),
+            f,
+            _central_difference(f),
+            exact=False,
+            source=activation,
+        )
     raise TypeError(
         f"Argument `activation` must be a name (one of {KNOWN}), a Keras activation function "
-        f"or a callable. Received: activation={activation!r}")
+        f"or a callable. Received: activation={activation!r}"
+    )
 
 
 def _named(key: str, params: dict[str, Any]) -> Activation:
@@ -337,7 +373,8 @@ def _named(key: str, params: dict[str, Any]) -> Activation:
         raise ValueError(
             f"Unknown parameter(s) {unknown} for activation {key!r}. Allowed: "
             f"{sorted(defaults)}. Received: "
-            f"{', '.join(f'{k}={params[k]!r}' for k in sorted(params))}")
+            f"{', '.join(f'{k}={params[k]!r}' for k in sorted(params))}"
+        )
     merged = dict(defaults)
     for name, value in params.items():
         if isinstance(defaults[name], bool):
@@ -346,8 +383,9 @@ def _named(key: str, params: dict[str, Any]) -> Activation:
             merged[name] = _checks.real(name, value, positive=name in ("alpha", "b"))
     fn, derivative, kinks = factory(**merged)
     slope = _HOMOGENEOUS[key](merged) if key in _HOMOGENEOUS else None
-    return Activation(key, tuple(sorted(merged.items())), fn, derivative, tuple(kinks),
-                      negative_slope=slope)
+    return Activation(
+        key, tuple(sorted(merged.items())), fn, derivative, tuple(kinks), negative_slope=slope
+    )
 
 
 # -------------------------------------------------------------------------------- quadrature
@@ -403,8 +441,9 @@ def _pair_expectation(f: Callable, g: Callable, q: float, c: float, kinks) -> fl
 # ----------------------------------------------------------------------------- root finding
 
 
-def _root(g: Callable[[float], float], a: float, b: float, ga: float, gb: float,
-          rtol: float = 4e-16) -> float:
+def _root(
+    g: Callable[[float], float], a: float, b: float, ga: float, gb: float, rtol: float = 4e-16
+) -> float:
     """A root of `g` in the bracket [a, b] (`ga`, `gb` of opposite signs or zero): the
     Illinois variant of regula falsi, with bisection when it stalls (superlinear, safe)."""
     if ga == 0:
@@ -452,8 +491,9 @@ def _second_moment(act: Activation, q: float) -> float:
     return gaussian_expectation(lambda x: act.fn(x) ** 2, q, act.kinks)
 
 
-def length_map(activation: Any, q: float, sigma_w2: float, sigma_b2: float = 0.0,
-               **params: Any) -> float:
+def length_map(
+    activation: Any, q: float, sigma_w2: float, sigma_b2: float = 0.0, **params: Any
+) -> float:
     """One layer of the length map: `V(q) = σ_w² E[φ(√q z)²] + σ_b²`, `z ~ N(0, 1)`.
 
     Args:
@@ -510,8 +550,9 @@ def _fixed_point(act: Activation, sw: float, sb: float, q0: float) -> float:
     return _root(g, lo, hi, glo, ghi)
 
 
-def fixed_point(activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0: float = 1.0,
-                **params: Any) -> float:
+def fixed_point(
+    activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0: float = 1.0, **params: Any
+) -> float:
     """The fixed point `q*` of the length map `q ↦ σ_w² E[φ(√q z)²] + σ_b²`.
 
     `q*` is the limit of the iteration started at `q0` (the input's pre-activation variance;
@@ -566,11 +607,13 @@ def _no_fixed_point(act, sw, sb, what) -> ValueError:
     return ValueError(
         f"{what} is defined at the fixed point q* of the length map, and there is none for "
         f"activation={str(act)!r}, sigma_w2={sw!r}, sigma_b2={sb!r}: the pre-activation variance "
-        f"grows without bound with depth. Allowed: a smaller `sigma_w2` (see `critical`).")
+        f"grows without bound with depth. Allowed: a smaller `sigma_w2` (see `critical`)."
+    )
 
 
-def chi1(activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0: float = 1.0,
-         **params: Any) -> float:
+def chi1(
+    activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0: float = 1.0, **params: Any
+) -> float:
     """`χ₁ = σ_w² E[φ'(√q* z)²]`, the mean squared singular value of a layer's Jacobian.
 
     `χ₁ < 1`: ordered (gradients vanish with depth); `> 1`: chaotic (they explode); `= 1`:
@@ -625,8 +668,7 @@ def _length_slope(act: Activation, sw: float, q: float) -> float:
     """`V'(q) = σ_w² E[z φ(√q z) φ'(√q z)] / √q` (`σ_w² φ'(0)²`-style limit at q = 0)."""
     if act.negative_slope is not None or q == 0:
         return _chi1(act, sw, q)
-    return sw * gaussian_expectation(lambda x: x * act.fn(x) * act.derivative(x), q,
-                                     act.kinks) / q
+    return sw * gaussian_expectation(lambda x: x * act.fn(x) * act.derivative(x), q, act.kinks) / q
 
 
 def _correlation(act: Activation, sw: float, sb: float, q: float) -> tuple[float, float]:
@@ -646,8 +688,9 @@ def _correlation(act: Activation, sw: float, sb: float, q: float) -> tuple[float
     return 1.0, 1.0  # within numerical precision of the critical line: ξ_c beyond 1e8
 
 
-def depth_scales(activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0: float = 1.0,
-                 **params: Any) -> DepthScales:
+def depth_scales(
+    activation: Any, sigma_w2: float, sigma_b2: float = 0.0, *, q0: float = 1.0, **params: Any
+) -> DepthScales:
     """The depth scales `ξ_q` and `ξ_c` of Schoenholz et al. 2017.
 
     - `ξ_q⁻¹ = -log V'(q*)`, `V'(q) = σ_w² E[φ'(√q z)² + φ(√q z) φ''(√q z)]`, computed as
@@ -697,7 +740,9 @@ def _depth_scales(act: Activation, sw: float, sb: float, q: float) -> DepthScale
     return DepthScales(xi_q, _inverse_log(_correlation(act, sw, sb, q)[1]))
 
 
-_SCAN = [float(v) for v in np.geomspace(1e-2, 1e6, 57)]  # σ_w² searched for χ₁ = 1 (factor 1.39 per step)
+_SCAN = [
+    float(v) for v in np.geomspace(1e-2, 1e6, 57)
+]  # σ_w² searched for χ₁ = 1 (factor 1.39 per step)
 
 
 def _critical(act: Activation, sigma_b2: float, q0: float) -> float:
@@ -733,32 +778,39 @@ def _critical_cached(act: Activation, sigma_b2: float, q0: float) -> float:
                     lo, previous = mid, (mid, value)
             sw, value = hi, math.nan
         if math.isnan(value):
-            below = "" if previous is None else (
-                f" Below that, chi1 stays under 1 (chi1 = {previous[1] + 1:.6g} at "
-                f"sigma_w2 = {previous[0]:.6g}).")
+            below = (
+                ""
+                if previous is None
+                else (
+                    f" Below that, chi1 stays under 1 (chi1 = {previous[1] + 1:.6g} at "
+                    f"sigma_w2 = {previous[0]:.6g})."
+                )
+            )
             raise ValueError(
                 f"No sigma_w2 gives chi1 = 1 for activation={str(act)!r} with "
                 f"sigma_b2={sigma_b2!r}: from sigma_w2 = {sw:.6g} the variance diverges (the "
                 f"length map has no fixed point above q0={q0!r}).{below} Allowed: an activation "
                 f"and sigma_b2 whose fixed point reaches chi1 = 1 (for gelu, swish and other "
-                f"smooth relu-likes try a larger sigma_b2, e.g. gelu at 0.2).")
+                f"smooth relu-likes try a larger sigma_b2, e.g. gelu at 0.2)."
+            )
         if value >= 0:
             if previous is None:
                 raise ValueError(
                     f"No sigma_w2 >= {_SCAN[0]:g} gives chi1 = 1 for activation={str(act)!r} "
                     f"with sigma_b2={sigma_b2!r}: chi1 is already {value + 1:.4g} there. "
-                    f"Allowed: a smaller sigma_b2.")
+                    f"Allowed: a smaller sigma_b2."
+                )
             return _root(excess, previous[0], sw, previous[1], value, rtol=1e-14)
         previous = (sw, value)
     raise ValueError(
         f"No sigma_w2 in [{_SCAN[0]:g}, {_SCAN[-1]:g}] gives chi1 = 1 for "
         f"activation={str(act)!r} with sigma_b2={sigma_b2!r}: chi1 stays below 1 (it is "
         f"{previous[1] + 1:.4g} at sigma_w2 = {_SCAN[-1]:g}), so every such network is in the "
-        f"ordered phase. Allowed: a smaller sigma_b2, or an activation whose slope can reach 1.")
+        f"ordered phase. Allowed: a smaller sigma_b2, or an activation whose slope can reach 1."
+    )
 
 
-def critical(activation: Any, sigma_b2: float = 0.0, *, q0: float = 1.0,
-             **params: Any) -> float:
+def critical(activation: Any, sigma_b2: float = 0.0, *, q0: float = 1.0, **params: Any) -> float:
     """The weight variance `σ_w²` on the critical line `χ₁ = 1` for a given `σ_b²`.
 
     Closed forms: `2 / (1 + a²)` for leaky_relu with negative slope `a` (2 for relu: He
@@ -798,8 +850,9 @@ def critical(activation: Any, sigma_b2: float = 0.0, *, q0: float = 1.0,
     return _critical(act, sigma_b2, q0)
 
 
-def critical_line(activation: Any, sigma_b2_values, *, q0: float = 1.0,
-                  **params: Any) -> np.ndarray:
+def critical_line(
+    activation: Any, sigma_b2_values, *, q0: float = 1.0, **params: Any
+) -> np.ndarray:
     """`critical(activation, σ_b²)` for each `σ_b²` in `sigma_b2_values`.
 
     Args:
@@ -821,7 +874,8 @@ def critical_line(activation: Any, sigma_b2_values, *, q0: float = 1.0,
     if values.ndim != 1 or values.dtype.kind not in "iuf":
         raise TypeError(
             "Argument `sigma_b2_values` must be a 1-D sequence of real numbers. "
-            f"Received: sigma_b2_values={sigma_b2_values!r}")
+            f"Received: sigma_b2_values={sigma_b2_values!r}"
+        )
     out = np.empty(len(values))
     for i, value in enumerate(values):
         sigma_b2 = _checks.real("sigma_b2_values", value, nonnegative=True)
@@ -869,8 +923,9 @@ class Recommendation:
         return "\n".join(self.reasoning)
 
 
-def recommend(activation: Any, depth: int, sigma_b2: float | None = None, *,
-              q0: float = 1.0, **params: Any) -> Recommendation:
+def recommend(
+    activation: Any, depth: int, sigma_b2: float | None = None, *, q0: float = 1.0, **params: Any
+) -> Recommendation:
     """An initialization for a deep network of `activation` layers, with the reasoning.
 
     It picks the critical point `σ_w²` (`χ₁ = 1`) for `sigma_b2` (default: the first of 0,
@@ -936,21 +991,43 @@ def recommend(activation: Any, depth: int, sigma_b2: float | None = None, *,
         f"et al. 2017); finite width (corrections of order depth/width), the optimizer and "
         f"the data set it in practice.",
         "Off the critical line the expected trainable depth 6 xi_c shrinks fast:",
-        *(f"  sigma_w2 = {sw:.4g}: " + (f"6 xi_c = {d:.4g} layers" if d == d else
-          "no fixed point (the variance grows without bound)") for sw, d in alternatives),
+        *(
+            f"  sigma_w2 = {sw:.4g}: "
+            + (
+                f"6 xi_c = {d:.4g} layers"
+                if d == d
+                else "no fixed point (the variance grows without bound)"
+            )
+            for sw, d in alternatives
+        ),
     ]
     short = [sw for sw, d in alternatives if not d >= depth]
     if short:
-        lines.append(f"At {depth} layers, initializations with sigma_w2 in "
-                     f"{', '.join(f'{sw:.3g}' for sw in short)} would likely not train.")
+        lines.append(
+            f"At {depth} layers, initializations with sigma_w2 in "
+            f"{', '.join(f'{sw:.3g}' for sw in short)} would likely not train."
+        )
     else:
         lines.append(f"At {depth} layers, all of these are within their trainable depth.")
-    lines.append(f"Use: kernel_initializer={initializer!r}, bias_initializer={bias!r}"
-                 if initializer is not None else
-                 "CriticalInit needs the activation's name (a callable cannot be saved in a "
-                 f"config); use VarianceScaling(scale={sigma_w2:.6g}, mode='fan_in').")
-    return Recommendation(str(act), depth, sigma_w2, sigma_b2, q, chi, initializer, bias,
-                          trainable, tuple(alternatives), tuple(lines))
+    lines.append(
+        f"Use: kernel_initializer={initializer!r}, bias_initializer={bias!r}"
+        if initializer is not None
+        else "CriticalInit needs the activation's name (a callable cannot be saved in a "
+        f"config); use VarianceScaling(scale={sigma_w2:.6g}, mode='fan_in')."
+    )
+    return Recommendation(
+        str(act),
+        depth,
+        sigma_w2,
+        sigma_b2,
+        q,
+        chi,
+        initializer,
+        bias,
+        trainable,
+        tuple(alternatives),
+        tuple(lines),
+    )
 
 
 def _initializers(act: Activation, sigma_b2: float):

@@ -103,8 +103,9 @@ class PropagationReport(_capture.LayerTable):
         if self.has_jacobian:
             panels.append(("jacobian", "partial Jacobian norm", "input -> layer: APJN", "^-"))
         if self.has_gradients:
-            panels.append(("grad_std", "kernel-gradient std", "backward: kernel-gradient std",
-                           "s-"))
+            panels.append(
+                ("grad_std", "kernel-gradient std", "backward: kernel-gradient std", "s-")
+            )
         fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
         for ax, (field, label, panel_title, style) in zip(axes.flat, panels):
             rows = [r for r in self.layers if getattr(r, field) is not None]
@@ -210,8 +211,9 @@ def propagation_report(
 
     if loss_fn is not None:
         _add_gradients(model, x, y, loss_fn, layers, records, [c[0] for c in recorder.calls])
-    return PropagationReport(records, has_gradients=loss_fn is not None,
-                             has_jacobian=norms is not None)
+    return PropagationReport(
+        records, has_gradients=loss_fn is not None, has_jacobian=norms is not None
+    )
 
 
 def _check_probes(probes, seed) -> None:
@@ -234,8 +236,9 @@ def _add_gradients(model, x, y, loss_fn, layers, records, called) -> None:
     by_layer = {id(layer): _kernels(layer) for layer in layers}
     variables = [v for vs in by_layer.values() for v in vs]
     computed = _autodiff.gradients(model, x, y, loss_fn, variables)
-    grads = {id(v): None if g is None else _capture.to_float64(g)
-             for v, g in zip(variables, computed)}
+    grads = {
+        id(v): None if g is None else _capture.to_float64(g) for v, g in zip(variables, computed)
+    }
     seen = set()
     for r, layer in zip(records, called):
         if id(layer) in seen:  # a repeated call of a shared layer: the gradient is its total
@@ -266,9 +269,7 @@ def _stats(depth, name, layer, tensor) -> LayerStats:
 def _kernels(layer) -> list:
     """The layer's trainable kernels: weights named `*kernel` or `embeddings`, no biases."""
     return [
-        v
-        for v in layer.trainable_weights
-        if v.name.endswith("kernel") or v.name == "embeddings"
+        v for v in layer.trainable_weights if v.name.endswith("kernel") or v.name == "embeddings"
     ]
 
 

@@ -81,6 +81,7 @@ class Law:
 
     def scaled(self, factor: float) -> Law:
         """The law of `factor * W`."""
+
         def times(x):
             return None if x is None else factor * x
 
@@ -88,8 +89,14 @@ class Law:
         if factor < 0:
             low, high = high, low
         return dataclasses.replace(
-            self, mean=times(self.mean), std=None if self.std is None else abs(factor) * self.std,
-            low=low, high=high, values=times(self.values), gain=times(self.gain))
+            self,
+            mean=times(self.mean),
+            std=None if self.std is None else abs(factor) * self.std,
+            low=low,
+            high=high,
+            values=times(self.values),
+            gain=times(self.gain),
+        )
 
 
 UNKNOWN = Law("unknown")
@@ -109,8 +116,14 @@ def _truncated_moments(a: float, b: float) -> tuple[float, float, float]:
 
 def _truncated(mean: float, stddev: float, lower: float, upper: float) -> Law:
     shift, std, kurtosis = _truncated_moments(lower, upper)
-    return Law("truncated normal", mean + stddev * shift, stddev * std, mean + lower * stddev,
-               mean + upper * stddev, kurtosis)
+    return Law(
+        "truncated normal",
+        mean + stddev * shift,
+        stddev * std,
+        mean + lower * stddev,
+        mean + upper * stddev,
+        kurtosis,
+    )
 
 
 def _uniform(low: float, high: float) -> Law:
@@ -132,8 +145,15 @@ def _orthogonal_law(init, shape) -> Law:
     views = _orthogonal_views(init, shape)
     squares = sum(min(m.shape) for m in views(np.zeros(shape)))  # each singular value = gain
     rms = init.gain * math.sqrt(squares / math.prod(shape))
-    return Law("orthogonal", 0.0, rms, -1.001 * init.gain, 1.001 * init.gain, gain=init.gain,
-               matrices=views)
+    return Law(
+        "orthogonal",
+        0.0,
+        rms,
+        -1.001 * init.gain,
+        1.001 * init.gain,
+        gain=init.gain,
+        matrices=views,
+    )
 
 
 def law_of(init: Any, shape: tuple[int, ...], dtype: str = "float32") -> Law:
@@ -179,15 +199,32 @@ def law_of(init: Any, shape: tuple[int, ...], dtype: str = "float32") -> Law:
     if isinstance(init, _TorchUniform):
         s, b = init.summands or 1, init._resolved_limit()
         # A sum of s i.i.d. U(-b, b): variance s b^2 / 3, kurtosis 3 - 1.2 / s.
-        return Law("uniform" if s == 1 else "sum of uniforms", 0.0, b * math.sqrt(s / 3.0),
-                   -s * b, s * b, 3.0 - 1.2 / s)
+        return Law(
+            "uniform" if s == 1 else "sum of uniforms",
+            0.0,
+            b * math.sqrt(s / 3.0),
+            -s * b,
+            s * b,
+            3.0 - 1.2 / s,
+        )
     if isinstance(init, sparse.Sparse) and len(shape) >= 2:
         kept = 1 - init.zeros_per_column(shape) / math.prod(shape[:-1])
         # A mixture of zeros (1 - kept) and N(0, stddev^2): kurtosis 3 / kept.
-        return Law("sparse normal", 0.0, init.stddev * math.sqrt(kept),
-                   kurtosis=3.0 / kept if kept else 3.0)
-    if isinstance(init, (orthogonal.Orthogonal, orthogonal.BlockOrthogonal, conv.DeltaOrthogonal,
-                         conv.ConvolutionOrthogonal)):
+        return Law(
+            "sparse normal",
+            0.0,
+            init.stddev * math.sqrt(kept),
+            kurtosis=3.0 / kept if kept else 3.0,
+        )
+    if isinstance(
+        init,
+        (
+            orthogonal.Orthogonal,
+            orthogonal.BlockOrthogonal,
+            conv.DeltaOrthogonal,
+            conv.ConvolutionOrthogonal,
+        ),
+    ):
         return _orthogonal_law(init, shape)
     if hasattr(init, "sigma_b2"):  # CriticalBias: N(0, sigma_b^2)
         return Law("normal", 0.0, math.sqrt(init.sigma_b2))
@@ -264,18 +301,48 @@ class AuditReport(_capture.LayerTable):
         return not self.flagged
 
     def __str__(self) -> str:
-        headers = ["variable", "shape", "initializer", "fans", "law", "exp. mean", "exp. std",
-                   "mean", "std", "min", "max", "z mean", "z std", "flag"]
+        headers = [
+            "variable",
+            "shape",
+            "initializer",
+            "fans",
+            "law",
+            "exp. mean",
+            "exp. std",
+            "mean",
+            "std",
+            "min",
+            "max",
+            "z mean",
+            "z std",
+            "flag",
+        ]
         rows = []
         for e in self.layers:
             fans = None if e.fan_in is None else f"{e.fan_in:g}/{e.fan_out:g}"
-            rows.append([e.path, "x".join(map(str, e.shape)) or "()",
-                         e.initializer.split("(")[0] or None, fans, e.law, e.expected_mean,
-                         e.expected_std, e.mean, e.std, e.min, e.max, e.z_mean, e.z_std,
-                         e.flag or "ok"])
-        title = (f"audited {len(self.layers)} variables, {len(self.flagged)} flagged "
-                 f"(|z| > {Z_MAX:g} for the mean or std, values out of the law's bounds, "
-                 "all-zero kernels, non-finite values)")
+            rows.append(
+                [
+                    e.path,
+                    "x".join(map(str, e.shape)) or "()",
+                    e.initializer.split("(")[0] or None,
+                    fans,
+                    e.law,
+                    e.expected_mean,
+                    e.expected_std,
+                    e.mean,
+                    e.std,
+                    e.min,
+                    e.max,
+                    e.z_mean,
+                    e.z_std,
+                    e.flag or "ok",
+                ]
+            )
+        title = (
+            f"audited {len(self.layers)} variables, {len(self.flagged)} flagged "
+            f"(|z| > {Z_MAX:g} for the mean or std, values out of the law's bounds, "
+            "all-zero kernels, non-finite values)"
+        )
         return title + "\n" + _capture.table(headers, rows)
 
     def __repr__(self) -> str:
@@ -309,13 +376,17 @@ def _check(entry: VariableAudit, law: Law, values: np.ndarray) -> list[str]:
             flags.append(f"differs from the initializer's values by up to {error:.3g}")
         return flags
     if law.name == "orthogonal":
-        errors = [np.abs(np.linalg.svd(m, compute_uv=False) / law.gain - 1).max()
-                  for m in law.matrices(values)]
+        errors = [
+            np.abs(np.linalg.svd(m, compute_uv=False) / law.gain - 1).max()
+            for m in law.matrices(values)
+        ]
         entry.max_singular_error = float(max(errors))
         tol = ORTHO_TOL_HALF if entry.dtype in ("float16", "bfloat16") else ORTHO_TOL
         if entry.max_singular_error > tol:
-            flags.append(f"singular values off gain={law.gain:g} by up to "
-                         f"{entry.max_singular_error:.3g} (relative; allowed {tol:g})")
+            flags.append(
+                f"singular values off gain={law.gain:g} by up to "
+                f"{entry.max_singular_error:.3g} (relative; allowed {tol:g})"
+            )
         return flags
     n = values.size
     if law.std:
@@ -324,13 +395,14 @@ def _check(entry: VariableAudit, law: Law, values: np.ndarray) -> list[str]:
         for what, z in (("mean", entry.z_mean), ("std", entry.z_std)):
             if abs(z) > Z_MAX:
                 flags.append(f"{what} z={z:+.1f}")
-    rounding_slack = 2 * rounding * max(abs(b) for b in (law.low, law.high, 1e-45)
-                                         if b is not None)
+    rounding_slack = 2 * rounding * max(abs(b) for b in (law.low, law.high, 1e-45) if b is not None)
     below = law.low is not None and entry.min < law.low - rounding_slack
     above = law.high is not None and entry.max > law.high + rounding_slack
     if below or above:
-        flags.append(f"values in [{entry.min:.4g}, {entry.max:.4g}] outside the law's bounds "
-                     f"[{law.low:.4g}, {law.high:.4g}]")
+        flags.append(
+            f"values in [{entry.min:.4g}, {entry.max:.4g}] outside the law's bounds "
+            f"[{law.low:.4g}, {law.high:.4g}]"
+        )
     return flags
 
 
@@ -369,8 +441,11 @@ def _audit_one(entry: VariableAudit, init: Any, variable) -> None:
 def _initializers(model, policy) -> list[tuple[Any, Any, str]]:
     """(step, initializer or None, source) per variable: the policy's where it would assign one
     (resolved as `apply`'s dry run), else the recorded one."""
-    steps = (_policy.variables_of(model) if policy is None
-             else _policy.plan(model, _policy.as_policy(policy), 0, include_frozen=False))
+    steps = (
+        _policy.variables_of(model)
+        if policy is None
+        else _policy.plan(model, _policy.as_policy(policy), 0, include_frozen=False)
+    )
     out = []
     for step in steps:
         if step.initializer is not None:
@@ -387,8 +462,9 @@ def _initializers(model, policy) -> list[tuple[Any, Any, str]]:
     return out
 
 
-def audit(model: keras.layers.Layer, policy: _policy.InitMap | Mapping | str | None = None
-          ) -> AuditReport:
+def audit(
+    model: keras.layers.Layer, policy: _policy.InitMap | Mapping | str | None = None
+) -> AuditReport:
     """Checks every float variable of a built model against the law of its initializer.
 
     The initializer is the one `policy` gives the variable, resolved as `apply`'s dry run does
@@ -425,8 +501,13 @@ def audit(model: keras.layers.Layer, policy: _policy.InitMap | Mapping | str | N
     _policy.check_target(model)
     entries = []
     for step, init, source in _initializers(model, policy):
-        entry = VariableAudit(step.entry.path, step.entry.shape, step.entry.dtype,
-                              _policy.describe(init) if init is not None else "", source)
+        entry = VariableAudit(
+            step.entry.path,
+            step.entry.shape,
+            step.entry.dtype,
+            _policy.describe(init) if init is not None else "",
+            source,
+        )
         entries.append(entry)
         if "float" not in entry.dtype:
             entry.law, entry.source = "skipped", f"not floating point ({entry.dtype})"

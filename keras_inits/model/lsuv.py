@@ -230,10 +230,10 @@ def lsuv(
     def calibrate(layer, call, args, kwargs):
         if id(layer) in pending:
             _, result, layer_seed = pending.pop(id(layer))
-            _calibrate_safely(layer, call, args, kwargs, result, originals,
-                              tol, max_iter, orthonormal, layer_seed)
-            values = [] if result.variance_after is None else [
-                ("variance", result.variance_after)]
+            _calibrate_safely(
+                layer, call, args, kwargs, result, originals, tol, max_iter, orthonormal, layer_seed
+            )
+            values = [] if result.variance_after is None else [("variance", result.variance_after)]
             progbar.update(len(candidates) - len(pending), values)
         return call(*args, **kwargs)
 

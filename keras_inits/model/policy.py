@@ -47,7 +47,8 @@ import math
 import random
 import re
 import tempfile
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -163,7 +164,7 @@ class InitMap(collections.abc.MutableMapping):
         items = ", ".join(f"{_key_text(k)}: {v!r}" for k, v in self._entries.items())
         return f"InitMap({{{items}}})"
 
-    def copy(self) -> "InitMap":
+    def copy(self) -> InitMap:
         """A shallow copy (the same values, a new ordered mapping)."""
         return InitMap(self._entries.items())
 
@@ -212,9 +213,7 @@ class InitMap(collections.abc.MutableMapping):
             if isinstance(key, str):
                 entries.append([{"path": key}, _value_config(repr(key), value)])
             else:
-                rules = {
-                    n: _value_config(f"{key.__name__}[{n!r}]", v) for n, v in value.items()
-                }
+                rules = {n: _value_config(f"{key.__name__}[{n!r}]", v) for n, v in value.items()}
                 name = keras.saving.get_registered_name(key)
                 if _layer_class(name) is not key:
                     raise ValueError(
@@ -225,7 +224,7 @@ class InitMap(collections.abc.MutableMapping):
         return {"entries": entries}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "InitMap":
+    def from_config(cls, config: dict[str, Any]) -> InitMap:
         """Rebuilds an InitMap from `get_config()`'s output.
 
         Layer classes are looked up by their registered Keras name (Keras' own layers by class
@@ -238,8 +237,12 @@ class InitMap(collections.abc.MutableMapping):
             )
         policy = cls()
         for entry in config["entries"]:
-            if not (isinstance(entry, (list, tuple)) and len(entry) == 2
-                    and isinstance(entry[0], dict) and len(entry[0]) == 1):
+            if not (
+                isinstance(entry, (list, tuple))
+                and len(entry) == 2
+                and isinstance(entry[0], dict)
+                and len(entry[0]) == 1
+            ):
                 raise ValueError(
                     "Each InitMap config entry must be [{'path': regex} or {'layer': name}, "
                     f"value]. Received: {entry!r}"
@@ -367,18 +370,28 @@ class InitReport(VariableTable):
     def __str__(self) -> str:
         headers = ["variable", "shape", "dtype", "initializer", "key", "status"]
         rows = [
-            [e.path, "x".join(map(str, e.shape)) or "()", e.dtype, e.initializer or None,
-             e.key or None, f"{e.status}: {e.reason}" if e.reason else e.status]
+            [
+                e.path,
+                "x".join(map(str, e.shape)) or "()",
+                e.dtype,
+                e.initializer or None,
+                e.key or None,
+                f"{e.status}: {e.reason}" if e.reason else e.status,
+            ]
             for e in self.layers
         ]
         verb = "would assign" if self.dry_run else "assigned"
-        title = (f"{verb} {len(self.planned)} variables, skipped {len(self.skipped)}, "
-                 f"unmatched {len(self.unmatched)}")
+        title = (
+            f"{verb} {len(self.planned)} variables, skipped {len(self.skipped)}, "
+            f"unmatched {len(self.unmatched)}"
+        )
         return title + "\n" + _capture.table(headers, rows)
 
     def __repr__(self) -> str:
-        return (f"<InitReport: {len(self.planned)} {'planned' if self.dry_run else 'assigned'}, "
-                f"{len(self.skipped)} skipped, {len(self.unmatched)} unmatched>")
+        return (
+            f"<InitReport: {len(self.planned)} {'planned' if self.dry_run else 'assigned'}, "
+            f"{len(self.skipped)} skipped, {len(self.unmatched)} unmatched>"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,8 +420,11 @@ def variables_of(root) -> list[Step]:
         for variable in own:
             if id(variable) not in seen:
                 seen.add(id(variable))
-                entry = VariableInit(variable.path, tuple(variable.shape),
-                                     keras.backend.standardize_dtype(variable.dtype))
+                entry = VariableInit(
+                    variable.path,
+                    tuple(variable.shape),
+                    keras.backend.standardize_dtype(variable.dtype),
+                )
                 steps.append(Step(variable, chain, entry))
         for sublayer in layer._layers:
             visit(sublayer, chain)
@@ -512,8 +528,7 @@ def check_fits(initializer, step: Step) -> None:
     """The checks `Initializer.__call__` makes, without drawing (other callables: none)."""
     if not isinstance(initializer, base.Initializer):
         return
-    shape, dtype = base._checked_shape_dtype(type(initializer), step.entry.shape,
-                                             step.entry.dtype)
+    shape, dtype = base._checked_shape_dtype(type(initializer), step.entry.shape, step.entry.dtype)
     initializer._check_shape(shape)
     if math.prod(shape):
         _checks.value_range(initializer, shape, dtype)

@@ -10,7 +10,8 @@ variance; `CriticalBias` draws the matching biases. He initialization is the cas
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from keras_inits import _checks, _sampling
 from keras_inits._registry import register
@@ -30,7 +31,8 @@ def _activation_name(activation: Any) -> str:
         f"Argument `activation` must be one of {meanfield.KNOWN} or the Keras activation "
         f"function of one (a config stores its name; for another callable use "
         f"`keras_inits.meanfield.critical` and `VarianceScaling`). Received: "
-        f"activation={activation!r}")
+        f"activation={activation!r}"
+    )
 
 
 def _params(activation: str, params: Any) -> dict[str, Any] | None:
@@ -39,12 +41,15 @@ def _params(activation: str, params: Any) -> dict[str, Any] | None:
     if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
         raise TypeError(
             "Argument `activation_params` must be None or a dict of the activation's keyword "
-            f"arguments. Received: activation_params={params!r}")
+            f"arguments. Received: activation_params={params!r}"
+        )
     try:
         resolved = meanfield.resolve(activation, **params)
     except (TypeError, ValueError) as e:
-        raise type(e)(f"Argument `activation_params` is not valid for {activation!r}: {e} "
-                      f"Received: activation_params={params!r}") from None
+        raise type(e)(
+            f"Argument `activation_params` is not valid for {activation!r}: {e} "
+            f"Received: activation_params={params!r}"
+        ) from None
     return {k: v for k, v in resolved.params if k in params}
 
 
@@ -101,8 +106,9 @@ class CriticalInit(VarianceScaling):
         self.activation_params = _params(self.activation, activation_params)
         self.sigma_b2 = _checks.real("sigma_b2", sigma_b2, nonnegative=True)
         try:
-            self.sigma_w2 = meanfield.critical(self.activation, self.sigma_b2,
-                                               **(self.activation_params or {}))
+            self.sigma_w2 = meanfield.critical(
+                self.activation, self.sigma_b2, **(self.activation_params or {})
+            )
         except ValueError as e:
             raise ValueError(f"{e} Received: sigma_b2={sigma_b2!r}") from None
         super().__init__(self.sigma_w2, "fan_in", distribution, seed, input_axes, output_axes)

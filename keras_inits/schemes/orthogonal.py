@@ -46,9 +46,15 @@ class Orthogonal(RandomInitializer):
         super().__init__(seed=seed)
 
     def _check_shape(self, shape):
-        _checks.rank("Orthogonal", shape, minimum=2, keras=(  # Keras' wording, then ours
-            "The tensor to initialize must be at least two-dimensional. "
-            f"Received: shape={shape} of rank {len(shape)}. "))
+        _checks.rank(
+            "Orthogonal",
+            shape,
+            minimum=2,
+            keras=(  # Keras' wording, then ours
+                "The tensor to initialize must be at least two-dimensional. "
+                f"Received: shape={shape} of rank {len(shape)}. "
+            ),
+        )
 
     def _generate(self, shape, dtype):
         _checks.value_range(self, shape, dtype)
