@@ -147,7 +147,7 @@ def calculate_gain(nonlinearity: str | Callable, param: float | None = None) -> 
     1.3867504905630728
     >>> keras_inits.calculate_gain(keras.activations.gelu)
     1.5335...
-    >>> keras_inits.KaimingNormal(nonlinearity="relu")  # std = gain / sqrt(fan_in)
+    >>> init = keras_inits.KaimingNormal(nonlinearity="relu")  # std = gain / sqrt(fan_in)
 
     Reference: He et al. 2015, https://arxiv.org/abs/1502.01852;
     torch.nn.init.calculate_gain.

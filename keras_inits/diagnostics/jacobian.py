@@ -157,8 +157,10 @@ def jacobian_spectrum(model: keras.Model, x) -> JacobianSpectrum:
     Example:
 
     >>> spectrum = keras_inits.jacobian_spectrum(model, x[:32])
-    >>> print(spectrum.mean_squared, spectrum.spread)
+    >>> print(round(spectrum.mean_squared, 2), round(spectrum.spread, 2))
+    0.56 0.72
     >>> spectrum.plot("spectrum.png")
+    'spectrum.png'
 
     Reference: Pennington, Schoenholz & Ganguli 2017, "Resurrecting the sigmoid in deep
     learning through dynamical isometry", https://arxiv.org/abs/1711.04735
@@ -253,4 +255,5 @@ def partial_jacobian_norms(recorder: _capture.Recorder, x, probes: int, seed: in
         sums = [float(np.mean(_capture.to_float64(t) ** 2)) for t in tangents]
         totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
         values = outputs if values is None else values
+    assert totals is not None  # probes >= 1 (the caller skips the column for 0)
     return values, [t / probes for t in totals]

@@ -178,7 +178,10 @@ def propagation_report(
     >>> report = keras_inits.propagation_report(model, x[:256], y[:256],
     ...                                         loss="sparse_categorical_crossentropy")
     >>> print(report)
+    depth  layer    class  output shape     mean     std   zeros  jacobian  grad std  grad norm
+    ...
     >>> report.plot("propagation.png")
+    'propagation.png'
 
     Reference: Doshi, He & Gromov 2021, "Critical initialization of wide and deep neural
     networks through partial Jacobians", https://arxiv.org/abs/2111.12143
@@ -244,7 +247,7 @@ def _add_gradients(model, x, y, loss_fn, layers, records, called) -> None:
         if id(layer) in seen:  # a repeated call of a shared layer: the gradient is its total
             continue
         seen.add(id(layer))
-        parts = [grads[id(v)] for v in by_layer[id(layer)] if grads[id(v)] is not None]
+        parts = [g for v in by_layer[id(layer)] if (g := grads[id(v)]) is not None]
         if parts:
             flat = np.concatenate([p.ravel() for p in parts])
             r.grad_std = float(flat.std())

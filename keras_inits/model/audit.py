@@ -171,7 +171,7 @@ def law_of(init: Any, shape: tuple[int, ...], dtype: str = "float32") -> Law:
     Example:
 
     >>> keras_inits.model.audit.law_of(keras_inits.HeNormal(), (256, 128))
-    Law(name='truncated normal', mean=0.0, std=0.0884, low=-0.2010, high=0.2010, ...)
+    Law(name='truncated normal', mean=0.0, std=0.08838..., low=-0.20096..., high=0.20096..., ...)
     """
     shape = tuple(shape)
     if _counterpart(init) is not None:
@@ -370,12 +370,14 @@ def _check(entry: VariableAudit, law: Law, values: np.ndarray) -> list[str]:
     rounding = ROUNDING.get(entry.dtype, 2.0**-23)
     flags = []
     if law.name == "exact":
+        assert law.values is not None  # `law_of` gives every exact law its values
         error = float(np.abs(values - law.values).max()) if values.size else 0.0
         allowed = 2 * rounding * float(np.abs(law.values).max(initial=0.0))
         if error > allowed:
             flags.append(f"differs from the initializer's values by up to {error:.3g}")
         return flags
     if law.name == "orthogonal":
+        assert law.matrices is not None and law.gain is not None  # set for every orthogonal law
         errors = [
             np.abs(np.linalg.svd(m, compute_uv=False) / law.gain - 1).max()
             for m in law.matrices(values)
@@ -388,8 +390,12 @@ def _check(entry: VariableAudit, law: Law, values: np.ndarray) -> list[str]:
                 f"{entry.max_singular_error:.3g} (relative; allowed {tol:g})"
             )
         return flags
+    # Only non-empty weights get a law other than UNKNOWN, so `_measure` filled the statistics.
+    assert entry.mean is not None and entry.std is not None
+    assert entry.min is not None and entry.max is not None
     n = values.size
     if law.std:
+        assert law.mean is not None  # a law with a known std has a known mean
         entry.z_mean = (entry.mean - law.mean) / (law.std / math.sqrt(n))
         entry.z_std = (entry.std - law.std) / (law.std * math.sqrt((law.kurtosis - 1) / (4 * n)))
         for what, z in (("mean", entry.z_mean), ("std", entry.z_std)):
@@ -428,7 +434,7 @@ def _audit_one(entry: VariableAudit, init: Any, variable) -> None:
     if not _measure(entry, values) or entry.flag:
         return
     flags = _check(entry, law, values) if law is not UNKNOWN else []
-    expects_zeros = law.name == "exact" and not law.values.any()
+    expects_zeros = law.name == "exact" and law.values is not None and not law.values.any()
     if len(shape) >= 2 and values.size and not values.any() and not expects_zeros:
         flags.insert(0, "all zeros")
     entry.flag = "; ".join(flags)
@@ -490,10 +496,12 @@ def audit(
 
     Example:
 
-    >>> model = keras.applications.ResNet50(weights=None)
-    >>> report = keras_inits.audit(model)
+    >>> report = keras_inits.audit(model)  # a freshly built model
     >>> print(report)            # one row per variable
+    audited 6 variables, 0 flagged ...
+    ...
     >>> report.flagged           # [] for a freshly built model
+    []
 
     Reference: the standard error of a sample std, e.g. Rao, "Linear Statistical Inference"
     (1973), 6a.2 (the delta method): Var(s) ~ sigma^2 (kappa - 1) / (4 n).

@@ -158,11 +158,14 @@ def lsuv(
     Example:
 
     >>> model = keras.Sequential(
-    ...     [keras.Input((64,))] + [keras.layers.Dense(256, "relu") for _ in range(30)]
+    ...     [keras.Input((64,))] + [keras.layers.Dense(64, "relu") for _ in range(8)]
     ...     + [keras.layers.Dense(10, "softmax")]
     ... )
-    >>> report = keras_inits.lsuv(model, x_train[:512], seed=0)
+    >>> x_train = np.random.default_rng(0).normal(size=(128, 64)).astype("float32")
+    >>> report = keras_inits.lsuv(model, x_train, seed=0, verbose=0)
     >>> print(report)
+    LSUV (tol=0.1, max_iter=10): 9 layers rescaled, 0 skipped
+    ...
 
     Reference: Mishkin & Matas 2016, "All you need is a good init",
     https://arxiv.org/abs/1511.06422

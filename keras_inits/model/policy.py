@@ -95,6 +95,7 @@ class InitMap(collections.abc.MutableMapping):
     ... })
     >>> policy[r"embedding.*"] = keras_inits.TruncatedNormal(stddev=0.02)
     >>> keras_inits.apply(model, policy, seed=0)
+    <InitReport: 6 assigned, 0 skipped, 0 unmatched>
 
     Reference: AllenNLP's `InitializerApplicator` (regexes tried in order, first match wins).
     """
@@ -578,7 +579,7 @@ class Journal:
     One variable is in memory at a time; `restore()` writes them all back, last first.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._file = tempfile.TemporaryFile()
         self._saved: list[tuple[Any, int, np.dtype, tuple]] = []
 
@@ -716,7 +717,8 @@ def apply(
     seed `path_seed(seed, p)` (`keras_inits._seeds.path_seed`), `p` being `v.path` without
     model names, as under `keras_inits.seeding`: every variable has its own stream, which
     depends on the base seed and its path only, and the values' own seeds are replaced. With
-    `seed=None` inside a `keras_inits.seeding` scope, the scope's seed is the base seed. Keras' built-in initializers are replaced by this package's counterparts first.
+    `seed=None` inside a `keras_inits.seeding` scope, the scope's seed is the base seed. Keras'
+    built-in initializers are replaced by this package's counterparts first.
     The resolution rules, the `bind(layer, variable)` protocol and the all-or-nothing
     guarantee are in the module docstring of `keras_inits.model.policy`.
 
@@ -742,12 +744,19 @@ def apply(
 
     Example:
 
-    >>> model = keras.applications.ResNet50(weights=None)
+    >>> model = keras.Sequential([
+    ...     keras.Input((32, 32, 3)),
+    ...     keras.layers.Conv2D(16, 3, activation="relu", name="conv"),
+    ...     keras.layers.GlobalAveragePooling2D(),
+    ...     keras.layers.Dense(10, name="predictions"),
+    ... ])
     >>> report = keras_inits.apply(model, {
     ...     keras.layers.Conv2D: {"kernel": "kaiming_normal"},
     ...     "predictions/kernel": "zeros",
     ... }, seed=0)
     >>> print(report)
+    assigned 2 variables, skipped 0, unmatched 2
+    ...
 
     Reference: AllenNLP's `InitializerApplicator`; the request for a re-initialization API in
     keras-team/keras #341 and #609.

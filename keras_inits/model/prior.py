@@ -171,8 +171,9 @@ def init_output_bias(
 
     >>> model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, "relu"),
     ...                           keras.layers.Dense(1, "sigmoid")])
-    >>> keras_inits.init_output_bias(model, y_train)   # y_train: 0/1 labels, 2% positives
-    PriorBias(prior=[0.02], link='sigmoid', eps=1e-06)    # bias log(0.02 / 0.98) = -3.89
+    >>> y_train = (np.arange(1000) % 50 == 0).astype("float32")  # 0/1 labels, 2% positives
+    >>> keras_inits.init_output_bias(model, y_train)  # bias log(0.02 / 0.98) = -3.89
+    PriorBias(prior=[0.02], link='sigmoid', eps=1e-06)
 
     Reference: Lin et al. 2017, "Focal Loss for Dense Object Detection", section 4.1,
     https://arxiv.org/abs/1708.02002; keras-team/keras #20357.

@@ -50,7 +50,7 @@ def _install_recorder() -> None:
         if callable(initializer):
             setattr(self, RECORD, initializer)
 
-    __init__._keras_inits_records = True
+    __init__._keras_inits_records = True  # type: ignore[attr-defined]  # a function attribute
     KerasVariable.__init__ = __init__
 
 
@@ -114,7 +114,7 @@ def _selector(name: str, value) -> list | None:
     allowed = "a regex on variable paths, a layer class, or a list of these"
     if not isinstance(items, (list, tuple, set, frozenset)):
         raise TypeError(f"Argument `{name}` must be None, {allowed}. Received: {name}={value!r}")
-    out = []
+    out: list[re.Pattern[str] | type] = []
     for item in items:
         if isinstance(item, str):
             try:
@@ -189,9 +189,14 @@ def reinitialize(
     Example:
 
     >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="head")])
-    >>> model.fit(x, y)
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> x_train = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    >>> y_train = np.random.default_rng(1).normal(size=(64, 4)).astype("float32")
+    >>> history = model.fit(x_train, y_train, epochs=2, verbose=0)
     >>> keras_inits.reinitialize(model, only="head")   # draw the head again
+    <InitReport: 2 assigned, 0 skipped, 0 unmatched>
     >>> keras_inits.reinitialize(model, seed=0)        # reset everything, reproducibly
+    <InitReport: 2 assigned, 0 skipped, 0 unmatched>
 
     Reference: keras-team/keras #341 and #609 (a `reset` agreed on and never merged).
     """

@@ -64,8 +64,8 @@ class DeltaOrthogonal(RandomInitializer):
 
     Example:
 
-    >>> keras_inits.DeltaOrthogonal(seed=0)((3, 3, 16, 32))
-    >>> keras.layers.Conv2D(32, 3, padding="same", kernel_initializer="delta_orthogonal")
+    >>> kernel = keras_inits.DeltaOrthogonal(seed=0)((3, 3, 16, 32))
+    >>> layer = keras.layers.Conv2D(32, 3, padding="same", kernel_initializer="delta_orthogonal")
 
     Reference: Xiao et al. 2018, "Dynamical Isometry and a Mean Field Theory of CNNs",
     https://arxiv.org/abs/1806.05393
@@ -166,8 +166,9 @@ class ConvolutionOrthogonal(RandomInitializer):
 
     Example:
 
-    >>> keras_inits.ConvolutionOrthogonal(seed=0)((3, 3, 16, 16))
-    >>> keras.layers.Conv2D(16, 3, padding="same", kernel_initializer="convolution_orthogonal")
+    >>> kernel = keras_inits.ConvolutionOrthogonal(seed=0)((3, 3, 16, 16))
+    >>> layer = keras.layers.Conv2D(16, 3, padding="same",
+    ...                             kernel_initializer="convolution_orthogonal")
 
     Reference: Xiao et al. 2018, "Dynamical Isometry and a Mean Field Theory of CNNs",
     http://proceedings.mlr.press/v80/xiao18a.html
@@ -216,8 +217,9 @@ class Dirac(Initializer):
 
     Example:
 
-    >>> keras.layers.Conv2D(16, 3, padding="same", kernel_initializer=keras_inits.Dirac())
-    >>> keras.layers.Conv1D(8, 4, padding="same", groups=2, kernel_initializer=keras_inits.Dirac(2))
+    >>> conv = keras.layers.Conv2D(16, 3, padding="same", kernel_initializer=keras_inits.Dirac())
+    >>> grouped = keras.layers.Conv1D(8, 4, padding="same", groups=2,
+    ...                               kernel_initializer=keras_inits.Dirac(2))
 
     Reference: torch.nn.init.dirac_; Zagoruyko & Komodakis 2017, "DiracNets",
     https://arxiv.org/abs/1706.00388

@@ -34,7 +34,7 @@ class Orthogonal(RandomInitializer):
 
     Example:
 
-    >>> keras.layers.LSTM(32, recurrent_initializer=keras_inits.Orthogonal(seed=0))
+    >>> lstm = keras.layers.LSTM(32, recurrent_initializer=keras_inits.Orthogonal(seed=0))
 
     Reference: Saxe et al. 2014, https://arxiv.org/abs/1312.6120
     """
@@ -92,9 +92,9 @@ class BlockOrthogonal(RandomInitializer):
 
     Example:
 
-    >>> keras_inits.BlockOrthogonal(seed=0)((32, 128))  # 4 orthogonal (32, 32) gate blocks
-    >>> keras.layers.LSTM(32, recurrent_initializer=keras_inits.BlockOrthogonal())
-    >>> keras.layers.GRU(32, recurrent_initializer="keras_inits>block_orthogonal")
+    >>> kernel = keras_inits.BlockOrthogonal(seed=0)((32, 128))  # 4 orthogonal (32, 32) blocks
+    >>> lstm = keras.layers.LSTM(32, recurrent_initializer=keras_inits.BlockOrthogonal())
+    >>> gru = keras.layers.GRU(32, recurrent_initializer="keras_inits>block_orthogonal")
 
     Reference: Saxe et al. 2014, https://arxiv.org/abs/1312.6120; Keras issue 9149.
     """

@@ -20,7 +20,7 @@ from keras_inits._registry import register
 from keras_inits.base import Initializer
 
 Link = Literal["sigmoid", "softmax", "identity"]
-LINKS = ("identity", "sigmoid", "softmax")
+LINKS: tuple[Link, ...] = ("identity", "sigmoid", "softmax")
 #: Default clip of the prior for the log links: |b| <= log(1 / eps) = 13.8 (float16 holds it).
 EPS = 1e-6
 #: How far a softmax prior's sum may be from 1 (float32 frequencies of a million labels sum to
@@ -76,9 +76,10 @@ class PriorBias(Initializer):
 
     Example:
 
-    >>> keras_inits.PriorBias([0.01, 0.2])((2,))  # [-4.595, -1.386]
-    >>> keras.layers.Dense(2, activation="sigmoid",
-    ...                    bias_initializer=keras_inits.PriorBias([0.01, 0.2]))
+    >>> keras_inits.PriorBias([0.01, 0.2])((2,))  # log(p / (1 - p))
+    Array([-4.59512  , -1.3862944], dtype=float32)
+    >>> layer = keras.layers.Dense(2, activation="sigmoid",
+    ...                            bias_initializer=keras_inits.PriorBias([0.01, 0.2]))
 
     Reference: Lin et al. 2017, "Focal Loss for Dense Object Detection", section 4.1
     ("Initialization"), https://arxiv.org/abs/1708.02002; TensorFlow's "Classification on

@@ -36,8 +36,10 @@ class Sparse(RandomInitializer):
 
     Example:
 
-    >>> keras_inits.Sparse(sparsity=0.9, stddev=1.0, seed=0)((100, 10))  # 90 zeros per column
-    >>> keras.layers.Dense(64, kernel_initializer=keras_inits.Sparse(0.9, 0.1))
+    >>> kernel = keras_inits.Sparse(sparsity=0.9, stddev=1.0, seed=0)((100, 10))
+    >>> print(np.sum(keras.ops.convert_to_numpy(kernel) == 0, axis=0))  # 90 zeros per column
+    [90 90 90 90 90 90 90 90 90 90]
+    >>> layer = keras.layers.Dense(64, kernel_initializer=keras_inits.Sparse(0.9, 0.1))
 
     Reference: Martens 2010, "Deep learning via Hessian-free optimization",
     https://www.cs.toronto.edu/~jmartens/docs/Deep_HessianFree.pdf

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import keras
 from keras import ops
@@ -23,11 +23,11 @@ from keras_inits._registry import register
 from keras_inits.base import RandomInitializer
 from keras_inits.gains import _canonical, calculate_gain
 from keras_inits.schemes.constant import Zeros
-from keras_inits.schemes.variance import VarianceScaling
+from keras_inits.schemes.variance import Distribution, VarianceScaling
 
 TorchMode = Literal["fan_in", "fan_out", "fan_geo_avg"]
 # torch's two modes, and jax.nn.initializers' geometric mean sqrt(fan_in * fan_out).
-TORCH_MODES = ("fan_in", "fan_out", "fan_geo_avg")
+TORCH_MODES: tuple[TorchMode, ...] = ("fan_in", "fan_out", "fan_geo_avg")
 
 
 class _TorchScaling(VarianceScaling):
@@ -78,7 +78,7 @@ class _TorchScaling(VarianceScaling):
 
 
 class _Xavier(_TorchScaling):
-    distribution_name = ""
+    distribution_name: ClassVar[Distribution]  # set by each subclass
 
     def __init__(self, gain: float = 1.0, seed=None, input_axes=None, output_axes=None):
         self.gain = _checks.real("gain", gain, positive=True)
@@ -117,7 +117,7 @@ class XavierUniform(_Xavier):
     Example:
 
     >>> init = keras_inits.XavierUniform(gain=keras_inits.calculate_gain("tanh"), seed=0)
-    >>> keras.layers.Dense(8, activation="tanh", kernel_initializer=init)
+    >>> layer = keras.layers.Dense(8, activation="tanh", kernel_initializer=init)
 
     Reference: Glorot & Bengio 2010, http://proceedings.mlr.press/v9/glorot10a.html
     """
@@ -139,7 +139,7 @@ class XavierNormal(_Xavier):
 
     Example:
 
-    >>> keras.layers.Dense(8, kernel_initializer=keras_inits.XavierNormal(seed=0))
+    >>> layer = keras.layers.Dense(8, kernel_initializer=keras_inits.XavierNormal(seed=0))
 
     Reference: Glorot & Bengio 2010, http://proceedings.mlr.press/v9/glorot10a.html
     """
@@ -148,7 +148,7 @@ class XavierNormal(_Xavier):
 
 
 class _Kaiming(_TorchScaling):
-    distribution_name = ""
+    distribution_name: ClassVar[Distribution]  # set by each subclass
 
     def __init__(
         self,
@@ -209,7 +209,8 @@ class KaimingUniform(_Kaiming):
     Example:
 
     >>> init = keras_inits.KaimingUniform(negative_slope=0.2, seed=0)
-    >>> keras.layers.Conv2D(16, 3, activation=keras.layers.LeakyReLU(0.2), kernel_initializer=init)
+    >>> layer = keras.layers.Conv2D(16, 3, activation=keras.layers.LeakyReLU(0.2),
+    ...                             kernel_initializer=init)
 
     Reference: He et al. 2015, https://arxiv.org/abs/1502.01852
     """
@@ -237,7 +238,7 @@ class KaimingNormal(_Kaiming):
     Example:
 
     >>> init = keras_inits.KaimingNormal(mode="fan_out", nonlinearity="relu", seed=0)
-    >>> keras.layers.Conv2D(64, 3, activation="relu", kernel_initializer=init)  # torchvision ResNet
+    >>> layer = keras.layers.Conv2D(64, 3, activation="relu", kernel_initializer=init)  # ResNet
 
     Reference: He et al. 2015, https://arxiv.org/abs/1502.01852
     """
@@ -416,8 +417,8 @@ class TorchKernel(_TorchFanIn):
 
     Example:
 
-    >>> keras_inits.TorchKernel(fan_in=3 * 3 * 16, seed=0)((3, 3, 16, 32))
-    >>> keras_inits.apply(model, {keras.layers.DepthwiseConv2D: {"kernel": "TorchKernel"}})
+    >>> kernel = keras_inits.TorchKernel(fan_in=3 * 3 * 16, seed=0)((3, 3, 16, 32))
+    >>> report = keras_inits.apply(model, {keras.layers.DepthwiseConv2D: {"kernel": "TorchKernel"}})
 
     Reference: `torch.nn.Linear.reset_parameters`; https://github.com/pytorch/pytorch/issues/57109
     """
@@ -441,8 +442,8 @@ class TorchBias(_TorchFanIn):
 
     Example:
 
-    >>> keras.layers.Dense(8, bias_initializer=keras_inits.TorchBias(fan_in=32))  # input dim 32
-    >>> keras_inits.apply(model, {keras.layers.Dense: {"bias": keras_inits.TorchBias()}})
+    >>> layer = keras.layers.Dense(8, bias_initializer=keras_inits.TorchBias(fan_in=32))  # in: 32
+    >>> report = keras_inits.apply(model, {keras.layers.Dense: {"bias": keras_inits.TorchBias()}})
 
     Reference: `torch.nn.Linear.reset_parameters` and `torch.nn.modules.conv._ConvNd.
     reset_parameters`; https://github.com/pytorch/pytorch/issues/57109
@@ -471,8 +472,8 @@ class TorchInProjection(_TorchUniform):
 
     Example:
 
-    >>> keras_inits.TorchInProjection(fan_in=64, fan_out=192, seed=0)((64, 4, 16))
-    >>> keras_inits.apply(model, {keras.layers.MultiHeadAttention: {
+    >>> kernel = keras_inits.TorchInProjection(fan_in=64, fan_out=192, seed=0)((64, 4, 16))
+    >>> report = keras_inits.apply(model, {keras.layers.MultiHeadAttention: {
     ...     "kernel": "TorchInProjection", "bias": "zeros"}})
 
     Reference: `torch.nn.MultiheadAttention._reset_parameters` (torch/nn/modules/activation.py).
@@ -529,8 +530,8 @@ class TorchRecurrent(_TorchUniform):
 
     Example:
 
-    >>> keras.layers.LSTM(64, recurrent_initializer=keras_inits.TorchRecurrent(units=64))
-    >>> keras_inits.apply(model, "torch")  # binds units and summands per variable
+    >>> lstm = keras.layers.LSTM(64, recurrent_initializer=keras_inits.TorchRecurrent(units=64))
+    >>> report = keras_inits.apply(model, "torch")  # binds units and summands per variable
 
     Reference: `torch.nn.RNNBase.reset_parameters` (torch/nn/modules/rnn.py).
     """
@@ -590,8 +591,12 @@ class ZeroInitResidual(Zeros):
 
     Example:
 
-    >>> model = keras.applications.ResNet50(weights=None)
+    >>> inputs = keras.Input((8, 8, 16))
+    >>> h = keras.layers.Conv2D(16, 3, padding="same")(inputs)
+    >>> h = keras.layers.BatchNormalization()(h)  # the branch's last BN: its gamma is zeroed
+    >>> model = keras.Model(inputs, keras.layers.Add()([inputs, h]))  # identity shortcut
     >>> keras_inits.apply(model, {keras.layers.BatchNormalization: {"gamma": "ZeroInitResidual"}})
+    <InitReport: 1 assigned, 2 skipped, 3 unmatched>
 
     Reference: torchvision.models.resnet.ResNet (`zero_init_residual`); Goyal et al. 2017,
     https://arxiv.org/abs/1706.02677, section 5.1.
