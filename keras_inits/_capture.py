@@ -127,7 +127,9 @@ class Recorder:
         self.calls: list[tuple[Any, str, int | None]] = []
 
     def __call__(self, x) -> list:
-        self.calls, outputs, counts = [], [], {}
+        self.calls = []
+        outputs: list[Any] = []
+        counts: dict[int, int] = {}
 
         def record(layer, call, args, kwargs):
             output = call(*args, **kwargs)

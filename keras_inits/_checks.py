@@ -10,7 +10,7 @@ import inspect
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import keras
 import numpy as np
@@ -70,9 +70,12 @@ def real(name: str, value: Any, *, positive: bool = False, nonnegative: bool = F
     return value
 
 
+_Name = TypeVar("_Name", bound=str)
+
+
 def choice(
-    name: str, value: Any, allowed: Iterable[str], *, received: Any = None, keras: str = ""
-) -> str:
+    name: str, value: Any, allowed: Iterable[_Name], *, received: Any = None, keras: str = ""
+) -> _Name:
     """Returns `value` if it is one of `allowed`, else raises naming `name`.
 
     `received` is the value as the caller passed it, for the message, when `value` is a

@@ -14,9 +14,10 @@ that computes anything beyond a trivial op waits forever on threads it does not 
   workers for this reason). keras_inits' own chunk pool is per process (`_sampling._torch_pool`).
 
 So a torch child draws in place with torch's intra-op threads set to one for the draw (then
-restored: `single_threaded_torch`). In a child forked on TensorFlow or JAX, `Initializer.__call__` hands the draw to a helper
-process started with `subprocess` (a fresh interpreter, so its runtime has its threads; a
-`multiprocessing` child could not start one from a daemonic pool worker). The helper imports
+restored: `single_threaded_torch`). In a child forked on TensorFlow or JAX,
+`Initializer.__call__` hands the draw to a helper process started with `subprocess` (a fresh
+interpreter, so its runtime has its threads; a `multiprocessing` child could not start one
+from a daemonic pool worker). The helper imports
 the same backend and the same `keras_inits` (the child's `sys.path`), runs the very same
 initializer on the same shape, dtype and resolved seed, and sends back the array, which the
 child turns into a tensor by a plain copy. The values are therefore exactly the parent's.
@@ -42,6 +43,7 @@ import struct
 import subprocess
 import sys
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -217,7 +219,10 @@ def _serve() -> None:
             if backend != keras.backend.backend():
                 raise RuntimeError(f"helper runs {keras.backend.backend()}, asked {backend}")
             _restore_seeds(initializer)
-            reply = ("ok", np.asarray(keras.ops.convert_to_numpy(initializer(shape, dtype))))
+            reply: tuple[str, Any] = (
+                "ok",
+                np.asarray(keras.ops.convert_to_numpy(initializer(shape, dtype))),
+            )
         except Exception as error:  # sent back and raised in the child
             reply = ("error", (type(error), f"{type(error).__name__}: {error}"))
         _send(replies, pickle.dumps(reply))

@@ -15,7 +15,7 @@ import difflib
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import keras
 import numpy as np
@@ -23,10 +23,16 @@ from keras.src.initializers import ALL_OBJECTS_DICT as _KERAS_TABLE  # what Kera
 
 from keras_inits._checks import config_keys
 
+if TYPE_CHECKING:
+    from keras_inits.base import Initializer
+
+_T = TypeVar("_T", bound="Initializer")
+
 PACKAGE = "keras_inits"
 
-_CLASSES: dict[str, type] = {}  # canonical CamelCase name -> class
-_NAMES: dict[str, type] = {}  # every accepted name (CamelCase, snake_case, aliases) -> class
+_CLASSES: dict[str, type[Initializer]] = {}  # canonical CamelCase name -> class
+# every accepted name (CamelCase, snake_case, aliases) -> class
+_NAMES: dict[str, type[Initializer]] = {}
 
 
 def snake_case(name: str) -> str:
@@ -35,10 +41,10 @@ def snake_case(name: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
-def register(*aliases: str) -> Callable[[type], type]:
+def register(*aliases: str) -> Callable[[type[_T]], type[_T]]:
     """Class decorator: registers `cls` under its CamelCase and snake_case names and `aliases`."""
 
-    def decorate(cls: type) -> type:
+    def decorate(cls: type[_T]) -> type[_T]:
         canonical = cls.__name__
         _CLASSES[canonical] = cls
         keras.saving.register_keras_serializable(package=PACKAGE, name=canonical)(cls)
@@ -67,7 +73,7 @@ def names(aliases: bool = False) -> list[str]:
     return sorted(_NAMES if aliases else _CLASSES)
 
 
-def lookup(name: str) -> type:
+def lookup(name: str) -> type[Initializer]:
     """The class registered under `name` (also accepts `"keras_inits>name"`)."""
     key = name.split(">", 1)[1] if name.startswith(PACKAGE + ">") else name
     if key in _NAMES:
@@ -80,7 +86,7 @@ def lookup(name: str) -> type:
     )
 
 
-def _counterpart(obj: Any) -> type | None:
+def _counterpart(obj: Any) -> type[Initializer] | None:
     """This package's class for a Keras built-in initializer class or instance."""
     cls = obj if inspect.isclass(obj) else type(obj)
     if cls.__module__.startswith("keras.") and cls.__name__ in _CLASSES:
@@ -88,7 +94,7 @@ def _counterpart(obj: Any) -> type | None:
     return None
 
 
-def _initializer_class(cls: Any, identifier: Any) -> type:
+def _initializer_class(cls: Any, identifier: Any) -> type[keras.initializers.Initializer]:
     if not (inspect.isclass(cls) and issubclass(cls, keras.initializers.Initializer)):
         raise TypeError(
             f"{identifier!r} does not name a subclass of `keras.initializers.Initializer`. "

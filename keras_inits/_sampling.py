@@ -592,9 +592,9 @@ def _host_seed(seed):
 
 @functools.lru_cache(maxsize=256)
 def _int_seed(seed: int) -> np.ndarray:
-    seed = np.array([seed, 0], dtype=np.uint32)
-    seed.flags.writeable = False
-    return seed
+    array = np.array([seed, 0], dtype=np.uint32)
+    array.flags.writeable = False
+    return array
 
 
 def _jax_whole(kind, shape, dtype, seed, params):

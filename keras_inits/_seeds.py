@@ -60,12 +60,13 @@ def base_seed(seed: Any) -> int:
             "Argument `seed` must be an int in [0, 2**32 - 1]. "
             f"Received: seed={seed!r} of type {type(seed).__name__}"
         )
-    if not 0 <= seed <= SEED_MAX:
+    value = int(seed)
+    if not 0 <= value <= SEED_MAX:
         raise ValueError(
             f"Argument `seed` must be an int in [0, {SEED_MAX}] (2**32 - 1: the range every "
             f"backend accepts). Received: seed={seed!r}"
         )
-    return int(seed)
+    return value
 
 
 def seeding_path(path: str, model_names: set[str] | frozenset[str]) -> str:
@@ -79,7 +80,7 @@ def layers_seeding_path(path: str, layers) -> str:
     the rule `seeding` applies at creation, for model-level tools that seed existing variables."""
     import keras
 
-    return seeding_path(path, frozenset(l.name for l in layers if isinstance(l, keras.Model)))
+    return seeding_path(path, frozenset(ly.name for ly in layers if isinstance(ly, keras.Model)))
 
 
 def model_seeding_paths(model) -> dict[int, str]:
@@ -120,7 +121,8 @@ class seeding:
         self.seed = base_seed(seed)
         if not isinstance(portable, (bool, np.bool_)):
             raise TypeError(
-                f"Argument `portable` must be a bool (True or False). Received: portable={portable!r}"
+                "Argument `portable` must be a bool (True or False). "
+                f"Received: portable={portable!r}"
             )
         self.portable = bool(portable)
 

@@ -296,7 +296,7 @@ def _show(args) -> int:
         "max": values.max(),
     }
     rows = [
-        [k, float(v), "n/a" if theory[k] is None else float(theory[k])]
+        [k, float(v), "n/a" if (t := theory[k]) is None else float(t)]
         for k, v in sample_stats.items()
     ]
     print(table(["", "sample", "theory"], rows))
@@ -311,7 +311,7 @@ def theoretical(init, shape) -> dict[str, float | None]:
     """
     from keras_inits.schemes import constant, orthogonal, random, variance
 
-    none = dict(mean=None, std=None, min=None, max=None)
+    none: dict[str, float | None] = dict(mean=None, std=None, min=None, max=None)
     n = math.prod(shape)
     if isinstance(init, variance.VarianceScaling):
         std = math.sqrt(init.variance(shape))
@@ -471,7 +471,7 @@ def _compare(args) -> int:
         headers += [f"{run.init} loss", "acc"]
     rows = []
     for epoch in range(args.epochs):
-        row = [epoch + 1]
+        row: list[float] = [epoch + 1]
         for run in runs:
             row += [run.loss[epoch], run.accuracy[epoch]]
         rows.append(row)

@@ -407,8 +407,8 @@ def _rule(mean: np.ndarray, std: float, kinks: tuple[float, ...]):
     count = min(len(_X_EDGES), int(2 * _TAIL * std) + 2)
     first = np.searchsorted(_X_EDGES, lo[:, 0])
     window = _X_EDGES[np.minimum(first[:, None] + np.arange(count), len(_X_EDGES) - 1)]
-    kinks = np.broadcast_to(np.asarray(kinks, dtype="float64"), (len(mean), len(kinks)))
-    fixed = np.concatenate([window, kinks], axis=1)
+    kink_grid = np.broadcast_to(np.asarray(kinks, dtype="float64"), (len(mean), len(kinks)))
+    fixed = np.concatenate([window, kink_grid], axis=1)
     edges = np.concatenate([mean + std * _Z_EDGES, np.clip(fixed, lo, hi)], axis=1)
     edges = np.sort(edges, axis=1)
     left, width = edges[:, :-1, None], np.diff(edges, axis=1)[:, :, None]
@@ -802,6 +802,7 @@ def _critical_cached(act: Activation, sigma_b2: float, q0: float) -> float:
                 )
             return _root(excess, previous[0], sw, previous[1], value, rtol=1e-14)
         previous = (sw, value)
+    assert previous is not None  # every scanned point that neither returns nor raises sets it
     raise ValueError(
         f"No sigma_w2 in [{_SCAN[0]:g}, {_SCAN[-1]:g}] gives chi1 = 1 for "
         f"activation={str(act)!r} with sigma_b2={sigma_b2!r}: chi1 stays below 1 (it is "

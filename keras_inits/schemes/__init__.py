@@ -1,1 +1,4 @@
-"""Tensor-level schemes: one module per family. Each class is registered in `keras_inits._registry`."""
+"""Tensor-level schemes: one module per family.
+
+Each class is registered in `keras_inits._registry`.
+"""
