@@ -1,9 +1,9 @@
 """keras_inits.meanfield: quadrature accuracy, closed forms, a wide random Keras network, bad input.
 
 References: closed forms (relu's linear length map, erf's arcsin kernel, He's σ_w² = 2, the
-leaky relu's 2/(1+a²), tanh's σ_w² = 1 at σ_b = 0), the published tanh value (Schoenholz et
-al. 2017: σ_w² ≈ 1.76 at σ_b² = 0.05), scipy's adaptive quadrature (QUADPACK), finite
-differences of the length map, Keras' own activation functions, and Monte-Carlo estimates on
+leaky relu's 2/(1+a²), tanh's σ_w² = 1 at σ_b = 0), tanh's σ_w² ≈ 1.76 at σ_b² = 0.05 (the
+value reproductions of Schoenholz et al. 2017 quote; 1.7609546 by SciPy), scipy's adaptive
+quadrature (QUADPACK), finite differences of the length map, Keras' own activation functions, and Monte-Carlo estimates on
 a wide random Keras MLP on the current backend.
 """
 
@@ -94,7 +94,7 @@ def test_closed_form_critical_points():
         assert meanfield.critical("leaky_relu", negative_slope=slope) == pytest.approx(
             2 / (1 + slope**2), rel=1e-15)
     assert meanfield.critical(keras.activations.leaky_relu) == pytest.approx(2 / 1.04)  # 0.2
-    # Schoenholz et al. 2017 (Fig. 1, and Poole et al. 2016): about 1.76 at sigma_b^2 = 0.05.
+    # The value quoted for Schoenholz et al. 2017's slice (1.7609546 by SciPy's quadrature).
     assert meanfield.critical("tanh", 0.05) == pytest.approx(1.76, abs=0.005)
     line = meanfield.critical_line("tanh", [0.0, 0.05, 0.3])
     assert np.all(np.diff(line) > 0) and line[1] == meanfield.critical("tanh", 0.05)

@@ -4,10 +4,11 @@
 
 Left: the fixed point `q*` of the length map over the (σ_w², σ_b²) plane, with the critical
 line `χ₁ = 1` between the ordered phase (left, `χ₁ < 1`) and the chaotic phase (right).
-Right: the depth scales `ξ_c` and `ξ_q` against σ_w² at σ_b² = 0.05 (Schoenholz et al. 2017,
-Fig. 1/2): `ξ_c` diverges at the critical point, `ξ_q` stays finite. Everything comes from
+Right: the depth scales `ξ_c` and `ξ_q` against σ_w² at σ_b² = 0.05 (the slice on which
+Schoenholz et al. 2017's depth scales are usually reproduced): `ξ_c` diverges at the critical
+point, `ξ_q` stays finite. Everything comes from
 `keras_inits.meanfield`; the script writes `phase_diagram.png` and `phase_diagram.md` (the
-numbers, compared with the papers') next to itself, in about a minute on 2 cores.
+numbers, with independent checks) next to itself, in about a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import numpy as np  # noqa: E402
 
 from keras_inits.diagnostics import meanfield  # noqa: E402
 
-SIGMA_B2 = 0.05  # Schoenholz et al. 2017's slice
-# Published values: critical σ_w² of tanh (Poole et al. 2016: 1 at σ_b = 0, the slope of tanh
-# at 0; Schoenholz et al. 2017: about 1.76 at σ_b² = 0.05).
-PAPER = {0.0: 1.0, 0.05: 1.76}
+SIGMA_B2 = 0.05  # the slice public reproductions of Schoenholz et al. 2017 use
+# Independent values of tanh's critical σ_w²: exactly 1 at σ_b = 0 (q* = 0, tanh'(0) = 1; the
+# start of Poole et al. 2016's χ₁ = 1 line, their Fig. 2D), and at σ_b² = 0.05 SciPy's adaptive
+# quadrature and root finding (QUADPACK + brentq, not this package's Gauss-Hermite).
+REFERENCE = {0.0: "1 (exact)", 0.05: "1.7609546 (SciPy quadrature)"}
 
 
 def q_star_map(sigma_w2: np.ndarray, sigma_b2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,15 +56,22 @@ def plot(sw, sb, q, line, sw_fine, xi_q, xi_c, critical, path) -> None:
     left.plot(*line, "c-", lw=2, label=r"$\chi_1 = 1$")
     left.text(0.1 + sw[0], sb[-1] * 0.85, "ordered", color="w")
     left.text(sw[-1] - 1.0, sb[-1] * 0.1, "chaotic", color="k")
-    left.set(xlabel=r"$\sigma_w^2$", ylabel=r"$\sigma_b^2$",
-             title=r"tanh: fixed point $q^*$ and the critical line")
+    left.set(
+        xlabel=r"$\sigma_w^2$",
+        ylabel=r"$\sigma_b^2$",
+        title=r"tanh: fixed point $q^*$ and the critical line",
+    )
     left.legend(loc="upper right")
     right.semilogy(sw_fine, xi_c, "-", label=r"$\xi_c$")
     right.semilogy(sw_fine, xi_q, "--", label=r"$\xi_q$")
     right.axvline(critical, color="gray", lw=1, ls=":")
-    right.set(xlabel=r"$\sigma_w^2$", ylabel="depth scale (layers)", ylim=(0.5, 1e4),
-              title=rf"depth scales, $\sigma_b^2$ = {SIGMA_B2} (critical $\sigma_w^2$ = "
-                    f"{critical:.3f})")
+    right.set(
+        xlabel=r"$\sigma_w^2$",
+        ylabel="depth scale (layers)",
+        ylim=(0.5, 1e4),
+        title=rf"depth scales, $\sigma_b^2$ = {SIGMA_B2} (critical $\sigma_w^2$ = "
+        f"{critical:.3f})",
+    )
     right.grid(True, which="both", alpha=0.3)
     right.legend()
     fig.tight_layout()
@@ -76,9 +85,11 @@ def summary(sb, line, xi_c, critical, seconds) -> str:
     xi_rows = []
     for w in picks:
         xq, xc = meanfield.depth_scales("tanh", w, SIGMA_B2)
-        xi_rows.append(f"| {w:.4f} | {meanfield.fixed_point('tanh', w, SIGMA_B2):.5f} | "
-                       f"{meanfield.chi1('tanh', w, SIGMA_B2):.5f} | {xq:.3f} | "
-                       f"{'inf' if math.isinf(xc) else f'{xc:.2f}'} |")
+        xi_rows.append(
+            f"| {w:.4f} | {meanfield.fixed_point('tanh', w, SIGMA_B2):.5f} | "
+            f"{meanfield.chi1('tanh', w, SIGMA_B2):.5f} | {xq:.3f} | "
+            f"{'inf' if math.isinf(xc) else f'{xc:.2f}'} |"
+        )
     lines = [
         "# tanh phase diagram and depth scales (Poole et al. 2016; Schoenholz et al. 2017)",
         "",
@@ -87,13 +98,17 @@ def summary(sb, line, xi_c, critical, seconds) -> str:
         "",
         "## Critical line χ₁ = 1 against the papers",
         "",
-        "| σ_b² | ours | paper |",
+        "| σ_b² | ours | reference |",
         "|---|---|---|",
-        *(f"| {b} | {meanfield.critical('tanh', b):.6f} | {v} |" for b, v in PAPER.items()),
+        *(f"| {b} | {meanfield.critical('tanh', b):.6f} | {v} |" for b, v in REFERENCE.items()),
         "",
-        "Poole et al. give σ_w² = 1 at σ_b = 0 (tanh'(0) = 1, q* = 0: computed exactly, not by "
-        "iteration); Schoenholz et al. quote σ_w² ≈ 1.76 at σ_b² = 0.05: ours agrees to the "
-        "digits quoted.",
+        "At σ_b = 0, q* = 0 and χ₁ = σ_w² tanh'(0)² = σ_w², so the critical point is exactly "
+        "σ_w² = 1 (computed exactly, not by iteration); Poole et al.'s χ₁ = 1 line (their "
+        "Fig. 2D, drawn over σ_b and σ_w rather than the variances) starts there, at σ_w = 1. "
+        "At σ_b² = 0.05, the slice on which Schoenholz et al.'s depth scales are usually "
+        "reproduced, an independent check (SciPy's adaptive quadrature and root finding) gives "
+        "1.7609546; the rounded value 1.76 often quoted for this point was not checked against "
+        "the paper's text.",
         "",
         "| σ_b² | critical σ_w² |",
         "|---|---|",
@@ -106,8 +121,9 @@ def summary(sb, line, xi_c, critical, seconds) -> str:
         *xi_rows,
         "",
         "ξ_c diverges at the critical point from both sides (ordered: `ξ_c = -1/log χ₁`; "
-        "chaotic: `-1/log χ_c` at the correlation map's fixed point c* < 1), while ξ_q stays "
-        "of order 1, as in Schoenholz et al. 2017, Fig. 2. Its largest value on the plotted "
+        "chaotic: `-1/log χ_c` at the correlation map's fixed point c* < 1), as Schoenholz et al. "
+        '2017 find (ξ_c "diverges at the boundary between order and chaos", their '
+        "introduction); ξ_q stays of order 1. Its largest value on the plotted "
         f"grid is {np.nanmax(xi_c[np.isfinite(xi_c)]):.0f} layers.",
     ]
     return "\n".join(lines) + "\n"
@@ -124,13 +140,27 @@ def main(argv=None) -> int:
     line_sb = np.concatenate([[0.0], np.geomspace(1e-4, sb[-1], 40)])  # steep near 0
     line = meanfield.critical_line("tanh", line_sb)
     critical = meanfield.critical("tanh", SIGMA_B2)
-    sw_fine = np.unique(np.concatenate([np.linspace(0.8, 4.0, 49),
-                                        critical * (1 + np.array([-3e-2, -1e-2, -3e-3, 3e-3,
-                                                                  1e-2, 3e-2]))]))
+    sw_fine = np.unique(
+        np.concatenate(
+            [
+                np.linspace(0.8, 4.0, 49),
+                critical * (1 + np.array([-3e-2, -1e-2, -3e-3, 3e-3, 1e-2, 3e-2])),
+            ]
+        )
+    )
     xi_q, xi_c = depth_scale_curves(sw_fine)
     seconds = time.perf_counter() - start
-    plot(sw, sb, q, (line, line_sb), sw_fine, xi_q, xi_c, critical,
-         os.path.join(args.out, "phase_diagram.png"))
+    plot(
+        sw,
+        sb,
+        q,
+        (line, line_sb),
+        sw_fine,
+        xi_q,
+        xi_c,
+        critical,
+        os.path.join(args.out, "phase_diagram.png"),
+    )
     text = summary(sb[::5], meanfield.critical_line("tanh", sb[::5]), xi_c, critical, seconds)
     with open(os.path.join(args.out, "phase_diagram.md"), "w") as f:
         f.write(text)

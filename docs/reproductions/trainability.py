@@ -1,13 +1,14 @@
-"""Schoenholz et al. 2017, Fig. 5: which (σ_w², depth) tanh networks train, against 6 ξ_c.
+"""After Schoenholz et al. 2017's trainability experiment: which (σ_w², depth) tanh nets train.
 
     make trainability        # = nice .venv/bin/python docs/reproductions/trainability.py
 
 Plain tanh MLPs (no normalization, no skips) with weights `N(0, σ_w²/fan_in)` and biases
-`N(0, σ_b²)`, σ_b² = 0.05 as in the paper, are trained with plain SGD for a fixed number of
-steps on scikit-learn's digits (8x8 images, shipped with scikit-learn), once per point of a
-grid over σ_w² and depth. The heatmap shows the test accuracy; the white curve is mean-field
-theory's `6 ξ_c` (`keras_inits.meanfield.depth_scales`), the depth up to which the paper finds
-networks trainable. Writes `trainability.png` and `trainability.md` next to this script.
+`N(0, σ_b²)`, σ_b² = 0.05 as in public reproductions of the paper, are trained with plain SGD
+for a fixed number of steps on scikit-learn's digits (8x8 images, shipped with scikit-learn),
+once per point of a grid over σ_w² and depth. The heatmap shows the test accuracy; the white
+curve is mean-field theory's `6 ξ_c` (`keras_inits.meanfield.depth_scales`), the depth up to
+which networks train by the rule that secondary sources attribute to the paper (its text was
+not checked here). Writes `trainability.png` and `trainability.md` next to this script.
 
 Speed: Keras' `model.fit` took 110 ms per step for one depth-10 model on the (busy) 2-core
 machine, far too slow for a grid of ~100 models in 15 minutes. So the network is written in
@@ -34,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the checkout, for 
 
 import numpy as np  # noqa: E402
 
-SIGMA_B2 = 0.05  # the paper's bias variance (Schoenholz et al. 2017, Fig. 5)
+SIGMA_B2 = 0.05  # the bias variance public reproductions of Schoenholz et al. 2017 use
 
 
 @dataclasses.dataclass
@@ -63,8 +64,10 @@ def initial_weights(depth: int, width: int, inputs: int, classes: int, seed: int
         return np.asarray(keras_inits.CriticalBias(SIGMA_B2, seed=seed * 991 + i)((n,), "float32"))
 
     first = (kernel((inputs, width), 0), bias(width, 0))
-    hidden = (np.stack([kernel((width, width), i) for i in range(1, depth)]),
-              np.stack([bias(width, i) for i in range(1, depth)]))
+    hidden = (
+        np.stack([kernel((width, width), i) for i in range(1, depth)]),
+        np.stack([bias(width, i) for i in range(1, depth)]),
+    )
     head = (kernel((width, classes), depth), np.zeros(classes, "float32"))
     return first, hidden, head
 
@@ -98,11 +101,11 @@ def train(grid: Grid, depth: int, data) -> np.ndarray:
     import jax.numpy as jnp
 
     weights = initial_weights(depth, grid.width, data.x_train.shape[1], 10, grid.seed)
-    stacked = jax.tree.map(lambda *p: jnp.stack(p),
-                           *[scaled(weights, s) for s in grid.sigma_w2])
+    stacked = jax.tree.map(lambda *p: jnp.stack(p), *[scaled(weights, s) for s in grid.sigma_w2])
     rng = np.random.default_rng(grid.seed)
-    batches = np.stack([rng.choice(len(data.x_train), grid.batch, replace=False)
-                        for _ in range(grid.steps)])
+    batches = np.stack(
+        [rng.choice(len(data.x_train), grid.batch, replace=False) for _ in range(grid.steps)]
+    )
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 
     def loss(params, x, y):
@@ -111,7 +114,8 @@ def train(grid: Grid, depth: int, data) -> np.ndarray:
 
     def step(params, index):
         grads = jax.vmap(jax.grad(loss), in_axes=(0, None, None))(
-            params, x_train[index], y_train[index])
+            params, x_train[index], y_train[index]
+        )
         return jax.tree.map(lambda p, g: p - grid.learning_rate * g, params, grads), None
 
     @jax.jit
@@ -141,13 +145,18 @@ def run_grid(grid: Grid, verbose: bool = True) -> np.ndarray:
         start = time.perf_counter()
         rows.append(train(grid, depth, data))
         if verbose:
-            print(f"depth {depth:4d}: " + " ".join(f"{a:.2f}" for a in rows[-1])
-                  + f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+            print(
+                f"depth {depth:4d}: "
+                + " ".join(f"{a:.2f}" for a in rows[-1])
+                + f"  ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
     return np.array(rows)
 
 
-def boundary_agreement(grid: Grid, accuracy: np.ndarray, curve: np.ndarray,
-                       threshold: float = 0.5) -> dict[str, float]:
+def boundary_agreement(
+    grid: Grid, accuracy: np.ndarray, curve: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     """How well `6 ξ_c` separates the trained cells (accuracy >= threshold) from the rest:
     the fraction of cells on the side the theory predicts, below and above the curve."""
     depth = np.asarray(grid.depths)[:, None]
@@ -166,14 +175,19 @@ def plot(grid: Grid, accuracy: np.ndarray, curve: np.ndarray, path: str) -> None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sw, depths = np.asarray(grid.sigma_w2), np.asarray(grid.depths)
-    mesh = ax.pcolormesh(_edges(sw), _edges(depths), accuracy, cmap="viridis", vmin=0.0,
-                         vmax=1.0, shading="flat")
+    mesh = ax.pcolormesh(
+        _edges(sw), _edges(depths), accuracy, cmap="viridis", vmin=0.0, vmax=1.0, shading="flat"
+    )
     fig.colorbar(mesh, ax=ax, label="test accuracy")
     fine = np.linspace(sw[0], sw[-1], 121)
     ax.plot(fine, theory(fine), "w-", lw=2, label=r"$6\,\xi_c$ (mean-field theory)")
-    ax.set(xlabel=r"$\sigma_w^2$", ylabel="depth (tanh layers)", ylim=(_edges(depths)[0],
-           _edges(depths)[-1]), title=rf"tanh MLPs on digits, $\sigma_b^2$ = {SIGMA_B2}, "
-           f"{grid.steps} SGD steps, width {grid.width}")
+    ax.set(
+        xlabel=r"$\sigma_w^2$",
+        ylabel="depth (tanh layers)",
+        ylim=(_edges(depths)[0], _edges(depths)[-1]),
+        title=rf"tanh MLPs on digits, $\sigma_b^2$ = {SIGMA_B2}, "
+        f"{grid.steps} SGD steps, width {grid.width}",
+    )
     ax.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -189,7 +203,8 @@ def summary(grid: Grid, accuracy: np.ndarray, curve: np.ndarray, seconds: float)
     agreement = boundary_agreement(grid, accuracy, curve)
     header = "| depth | " + " | ".join(f"{s:g}" for s in grid.sigma_w2) + " |"
     lines = [
-        "# Trainability of deep tanh networks (Schoenholz et al. 2017, Fig. 5) on digits",
+        "# Trainability of deep tanh networks on digits (after Schoenholz et al. 2017's "
+        "trainability experiment)",
         "",
         "Command: `make trainability` (`docs/reproductions/trainability.py`); "
         f"{seconds / 60:.1f} min on this machine.",
@@ -199,9 +214,11 @@ def summary(grid: Grid, accuracy: np.ndarray, curve: np.ndarray, seconds: float)
         "",
         header,
         "|" + "---|" * (len(grid.sigma_w2) + 1),
-        *(f"| {d} | " + " | ".join(f"{a:.2f}" for a in row) + " |"
-          for d, row in zip(grid.depths, accuracy)),
-        f"| **6 ξ_c** | " + " | ".join(f"{c:.0f}" for c in curve) + " |",
+        *(
+            f"| {d} | " + " | ".join(f"{a:.2f}" for a in row) + " |"
+            for d, row in zip(grid.depths, accuracy)
+        ),
+        "| **6 ξ_c** | " + " | ".join(f"{c:.0f}" for c in curve) + " |",
         "",
         f"Cells below the 6 ξ_c curve that trained (accuracy >= 0.5): "
         f"{agreement['below_trained']:.0%}; cells above it that did not: "
