@@ -94,12 +94,14 @@ def sample(kind: str, shape, dtype: str, seed, params: tuple):
     n = math.prod(shape)
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        x = _tf_sample(kind, n, _tf_key(seed), params)
+        import tensorflow as tf
+
+        x = tf.reshape(_tf_sample(kind, n, _tf_key(seed), params), tuple(shape))
     elif backend == "torch":
-        x = _torch_sample(kind, n, _int_key(seed), params)
+        x = _torch_sample(kind, n, _int_key(seed), params).view(tuple(shape))
     else:
         raise NotImplementedError(f"No portable stream for the {backend!r} backend.")
-    return ops.cast(ops.reshape(x, shape), dtype)
+    return x if dtype == "float32" else ops.cast(x, dtype)
 
 
 def threefry(key, x1, x2, add, xor, rotate):
@@ -134,7 +136,9 @@ def _tf_key(seed):
     import tensorflow as tf
 
     if isinstance(seed, int):
-        return tf.constant(_int_key(seed), tf.uint32)
+        from keras_inits._sampling import _tf_constant  # cached while eager
+
+        return _tf_constant(_int_key(seed), "uint32")
     from keras.src.random.seed_generator import draw_seed
 
     words = tf.bitwise.bitwise_and(tf.cast(draw_seed(seed), tf.int64), 0xFFFFFFFF)
@@ -144,12 +148,14 @@ def _tf_key(seed):
 def _tf_sample(kind, n, key, params):
     import tensorflow as tf
 
-    params = tf.constant(tuple(params) + (0.0,) * (6 - len(params)), tf.float32)
+    from keras_inits._sampling import _tf_constant  # cached while eager
+
+    params = _tf_constant(tuple(map(float, params)) + (0.0,) * (6 - len(params)), "float32")
     size = next((s for s in BLOCK_SIZES if s >= n), n)
-    program = _tf_program(kind, size)
     if tf.executing_eagerly():
-        x = program(key, params)
+        x = _tf_call(kind, size)(key, params)
     else:
+        program = _tf_program(kind, size)
         # Inside a tf.function TF runs a nested XLA function with other rounding (no FMAs,
         # TF's erfinv): call it eagerly from the graph instead.
         x = tf.numpy_function(
@@ -157,6 +163,15 @@ def _tf_sample(kind, n, key, params):
         )
         x.set_shape([size])
     return x if size == n else x[:n]
+
+
+@functools.lru_cache(maxsize=64)
+def _tf_call(kind: str, size: int):
+    """`_tf_program(kind, size)`, called on its traced graph directly: that skips
+    tf.function's dispatch and argument binding (about 1-2 ms a call, most of a small draw)."""
+    function = _tf_program(kind, size).get_concrete_function()
+    call_flat = getattr(getattr(function, "_inference_function", None), "call_flat", None)
+    return function if call_flat is None else lambda *tensors: call_flat(*tensors)[0]
 
 
 @functools.lru_cache(maxsize=64)

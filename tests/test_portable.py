@@ -80,8 +80,9 @@ def test_uniform_family_is_jax_random_bytes(seed, shape, torch_path):
     assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
 
 
-@pytest.mark.parametrize("cls", [keras_inits.GlorotUniform, keras_inits.HeUniform,
-                                 keras_inits.LecunUniform])
+@pytest.mark.parametrize(
+    "cls", [keras_inits.GlorotUniform, keras_inits.HeUniform, keras_inits.LecunUniform]
+)
 def test_fan_based_uniform_schemes_are_jax_random_bytes(cls, torch_path):
     init = cls(seed=42)
     limit = math.sqrt(3.0) * math.sqrt(init.variance((96, 80)))  # the scheme's own formula
@@ -98,11 +99,22 @@ def test_a_seed_generator_draws_from_keras_jax_seed_sequence(torch_path):
         assert np.array_equal(got, np.asarray(expected))
 
 
-@pytest.mark.parametrize("init, kind, params", [
-    (keras_inits.RandomNormal(0.0, 0.37, seed=9), "normal", _sampling._normal_params(0.0, 0.37)),
-    (keras_inits.TruncatedNormal(0.0, 0.11, seed=9), "truncated",
-     (math.erf(-2 / math.sqrt(2)), math.erf(2 / math.sqrt(2)), -2.0, 2.0, 0.11, 0.0)),
-], ids=["normal", "truncated"])
+@pytest.mark.parametrize(
+    "init, kind, params",
+    [
+        (
+            keras_inits.RandomNormal(0.0, 0.37, seed=9),
+            "normal",
+            _sampling._normal_params(0.0, 0.37),
+        ),
+        (
+            keras_inits.TruncatedNormal(0.0, 0.11, seed=9),
+            "truncated",
+            (math.erf(-2 / math.sqrt(2)), math.erf(2 / math.sqrt(2)), -2.0, 2.0, 0.11, 0.0),
+        ),
+    ],
+    ids=["normal", "truncated"],
+)
 def test_normal_family_matches_keras_inits_on_jax(init, kind, params, torch_path):
     shape = (512, 384)  # 196608 draws, both erfinv branches (|u| close to 1 is w >= 5)
     got = portable(init, shape)
@@ -146,8 +158,12 @@ def test_orthogonal_matches_jax_within_float32_rounding(rows, cols, torch_path):
 def test_path_seeded_and_portable_together(torch_path):
     # Under the scope an unseeded initializer filling `d/kernel` draws with the path seed.
     with keras_inits.seeding(0, portable=True):
-        model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(
-            20, name="d", kernel_initializer=keras_inits.RandomUniform())])
+        model = keras.Sequential(
+            [
+                keras.Input((30,)),
+                keras.layers.Dense(20, name="d", kernel_initializer=keras_inits.RandomUniform()),
+            ]
+        )
     seed = _seeds.path_seed(0, "d/kernel")
     expected = jax.random.uniform(key(seed), (30, 20), minval=-0.05, maxval=0.05)
     assert np.array_equal(to_numpy(model.get_layer("d").kernel.value), np.asarray(expected))
@@ -186,30 +202,47 @@ class TestTorchKernel:
         assert kernel is not None, _portable.kernel_status()
         return kernel
 
-    @pytest.mark.parametrize("kind, params", [
-        ("uniform", (-0.3, 0.7)),
-        ("normal", _sampling._normal_params(0.0, 0.37)),  # mean 0: ulps of the result
-        ("truncated", (math.erf(-1.5 / math.sqrt(2)), math.erf(2 / math.sqrt(2)), -1.5, 2.0,
-                       0.11, 0.0)),
-    ])
+    @pytest.mark.parametrize(
+        "kind, params",
+        [
+            ("uniform", (-0.3, 0.7)),
+            ("normal", _sampling._normal_params(0.0, 0.37)),  # mean 0: ulps of the result
+            (
+                "truncated",
+                (math.erf(-1.5 / math.sqrt(2)), math.erf(2 / math.sqrt(2)), -1.5, 2.0, 0.11, 0.0),
+            ),
+        ],
+    )
     def test_counters_with_a_high_word(self, kind, params):
         # Elements past 2**32 (the high counter word): the kernel against jax's own bits.
         start, size, seed = (1 << 32) + (1 << 32) - 1000, 1000, 77
         out = np.empty(size, np.float32)
-        self.kernel()(_portable._KIND[kind], out.ctypes.data, size, start >> 32,
-                      start & 0xFFFFFFFF, seed, 0, _portable._c_params(kind, params).ctypes.data)
+        self.kernel()(
+            _portable._KIND[kind],
+            out.ctypes.data,
+            size,
+            start >> 32,
+            start & 0xFFFFFFFF,
+            seed,
+            0,
+            _portable._c_params(kind, params).ctypes.data,
+        )
 
         kernel = _sampling._block_kernel(kind, "float32", size)  # keras_inits on JAX
         words = np.array([start >> 32, start & 0xFFFFFFFF], np.uint32)
-        expected = np.asarray(kernel(np.array([seed, 0], np.uint32), words,
-                                     np.array(params, np.float32)))
+        expected = np.asarray(
+            kernel(np.array([seed, 0], np.uint32), words, np.array(params, np.float32))
+        )
         assert ulps(out, expected).max() <= (0 if kind == "uniform" else _portable.NORMAL_ULPS)
 
     def test_kernel_and_fallback_agree(self, monkeypatch):
         self.kernel()
         shape = (3, 5000)
-        inits = (keras_inits.GlorotUniform(seed=3), keras_inits.HeNormal(seed=3),
-                 keras_inits.RandomNormal(0.0, 2.0, seed=3))
+        inits = (
+            keras_inits.GlorotUniform(seed=3),
+            keras_inits.HeNormal(seed=3),
+            keras_inits.RandomNormal(0.0, 2.0, seed=3),
+        )
         fast = [portable(init, shape) for init in inits]
         monkeypatch.setattr(_portable, "_c_kernel", lambda: None)
         slow = [portable(init, shape) for init in inits]
@@ -260,8 +293,10 @@ class TestTorchKernel:
 
 def _fork_draw(_):
     shape = (1024, 600)  # several kernel chunks
-    return [portable(keras_inits.HeNormal(seed=5), shape),
-            portable(keras_inits.GlorotUniform(seed=5), shape)]
+    return [
+        portable(keras_inits.HeNormal(seed=5), shape),
+        portable(keras_inits.GlorotUniform(seed=5), shape),
+    ]
 
 
 def test_outside_portable_scopes_the_backend_stream_is_unchanged():
@@ -283,7 +318,10 @@ def zoo(tmp_path_factory):
         backend: subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "tests", "portable_zoo.py"), str(folder / backend)],
             env={**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for backend in BACKENDS
     }
     for process in processes.values():
@@ -315,11 +353,16 @@ def test_zoo_is_the_same_on_three_backends(zoo):
 @pytest.fixture(scope="module")
 def sharded():
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT}
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "seeded_sharding.py")],
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tests", "seeded_sharding.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     line = next(x for x in out.stdout.splitlines() if x.startswith("REPORT "))
-    return json.loads(line[len("REPORT "):])
+    return json.loads(line[len("REPORT ") :])
 
 
 @pytest.mark.slow
