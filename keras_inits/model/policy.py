@@ -669,13 +669,46 @@ class Journal:
 
 
 def _host_array(variable) -> np.ndarray:
-    """The variable's value as a numpy array, without a copy where the backend hands out its
-    buffer (TensorFlow and JAX on CPU; `convert_to_numpy` copies it on TensorFlow), else
-    through `convert_to_numpy`."""
+    """The variable's stored value as a numpy array, without a copy where the backend allows:
+    TensorFlow on CPU through DLPack (its `numpy()` and `__array__` copy a variable's buffer;
+    the view keeps the buffer alive, and an `assign` while it lives copies on write), JAX on
+    CPU through `__array__`; else through `convert_to_numpy`."""
+    value = getattr(variable, "_value", None)
+    if value is None:
+        value = variable.value
+    if keras.backend.backend() == "tensorflow":
+        try:
+            return _tf_view(value)
+        except Exception:  # no DLPack for this dtype or device: a copy below
+            pass
     try:
-        return np.asarray(variable.value)
+        return np.asarray(value)
     except (TypeError, RuntimeError, ValueError):
-        return np.asarray(keras.ops.convert_to_numpy(variable.value))
+        return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+class _DLPack:
+    """A DLPack producer for `np.from_dlpack` (TensorFlow tensors have no `__dlpack__`)."""
+
+    def __init__(self, tensor) -> None:
+        self.tensor = tensor
+
+    def __dlpack__(self, stream=None, **kwargs):
+        import tensorflow as tf
+
+        return tf.experimental.dlpack.to_dlpack(self.tensor)
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU
+
+
+def _tf_view(value) -> np.ndarray:
+    """A zero-copy numpy view of a TensorFlow variable's (or tensor's) buffer on CPU."""
+    read = getattr(value, "read_value_no_copy", None)
+    tensor = read() if callable(read) else value
+    if "CPU" not in tensor.device.upper():
+        raise ValueError(f"not on CPU: {tensor.device}")
+    return np.from_dlpack(_DLPack(tensor))
 
 
 def _torch_storage(variable):
@@ -761,6 +794,13 @@ def draw(initializer, variable):
     return initializer(shape, dtype=dtype)
 
 
+def _block(value) -> None:
+    """Waits until an asynchronously computed value (a JAX array) is ready."""
+    block = getattr(value, "block_until_ready", None)
+    if callable(block):
+        block()
+
+
 def execute(steps: list[Step], verbose: int) -> None:
     """Draws and assigns each planned step, one at a time; all or nothing (module docstring)."""
     planned = [step for step in steps if step.initializer is not None]
@@ -774,6 +814,7 @@ def execute(steps: list[Step], verbose: int) -> None:
             value = draw(step.initializer, step.variable)
             journal.wait(index)  # its old value is on file: it may be overwritten
             write(step.variable, value)
+            _block(value)  # one draw in flight (JAX dispatches asynchronously)
             del value
             done = index + 1
             step.entry.status = "assigned"
