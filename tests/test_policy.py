@@ -466,3 +466,114 @@ def test_model_parallel_keeps_the_sharding_and_equals_a_single_device_apply():
         assert entry["after"] == entry["before"], path
         assert entry["devices"] == 8, path
         assert entry["equal"], path
+
+
+# ---------------------------------------------------------------------------------------------
+# bind may leave a variable alone; the journal's own failure; what apply records
+
+
+class OnlyWide:
+    """A bind rule that only fits layers with more than 10 inputs: None elsewhere."""
+
+    seed = None
+
+    def bind(self, layer, variable):
+        return keras_inits.Constant(1.0) if variable.shape[0] > 10 else None
+
+    def __call__(self, shape, dtype=None):  # pragma: no cover - apply always binds
+        raise AssertionError("bind first")
+
+    def get_config(self):
+        return {}
+
+
+def test_bind_returning_none_leaves_the_variable_alone():
+    model = mlp()
+    before = values(model)
+    report = keras_inits.apply(model, {"kernel": OnlyWide()}, seed=0, verbose=0)
+    # dense_0/kernel is 12x16: bound; dense_1 (16x8) too; head/kernel is 8x3: left alone.
+    assert report["dense_0/kernel"].status == "assigned"
+    np.testing.assert_array_equal(values(model)["dense_0/kernel"], 1.0)
+    entry = report["head/kernel"]
+    assert (entry.status, entry.key) == ("skipped", "'kernel'")
+    assert "bind returned None" in entry.reason
+    np.testing.assert_array_equal(values(model)["head/kernel"], before["head/kernel"])
+
+
+def test_bind_returning_a_non_initializer_is_refused():
+    class Bad(OnlyWide):
+        def bind(self, layer, variable):
+            return 3
+
+    with pytest.raises(TypeError, match=r"must return an initializer, or None.*Received: 3"):
+        keras_inits.apply(mlp(), {"kernel": Bad()}, seed=0, verbose=0)
+
+
+def test_a_journal_that_cannot_write_stops_apply_before_anything_is_assigned(monkeypatch):
+    def full(self, array):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(policy_module._BufferedFile, "append", full)
+    model = mlp()
+    before = values(model)
+    with pytest.raises(RuntimeError, match=r"could not save the old values.*No space left"):
+        keras_inits.apply(model, {"kernel": "zeros"}, seed=0, verbose=0)
+    for path, value_before in before.items():
+        np.testing.assert_array_equal(values(model)[path], value_before)
+
+
+def test_apply_records_what_it_drew_for_audit_and_reinitialize():
+    policy = {"head/kernel": "zeros", "kernel": keras_inits.HeNormal(),
+              "gamma": keras_inits.RandomUniform(0.5, 1.5)}
+    model = mlp()
+    report = keras_inits.apply(model, policy, seed=3, verbose=0)
+    # audit without the policy checks against what apply did: nothing flagged, and the head's
+    # zero kernel is exact (its build-time GlorotUniform would flag an all-zero kernel).
+    audit = keras_inits.audit(model)
+    assert not audit.flagged, str(audit)
+    for path in ("dense_0/kernel", "head/kernel", "bn/gamma"):
+        assert audit[path].initializer == report[path].initializer
+        assert audit[path].source == "applied"
+    assert audit["dense_0/bias"].source == "recorded"  # untouched by the policy
+    # reinitialize(seed=s) draws the applied policy again with the pass seed s: the values of
+    # apply(policy, seed=s) on a copy, and new values for another seed.
+    reference = mlp()
+    keras_inits.apply(reference, policy, seed=11, verbose=0)
+    keras_inits.reinitialize(model, seed=11)
+    got, want = values(model), values(reference)
+    for path in ("dense_0/kernel", "dense_1/kernel", "head/kernel", "bn/gamma"):
+        np.testing.assert_array_equal(got[path], want[path])
+    keras_inits.reinitialize(model, seed=12)
+    assert not np.array_equal(values(model)["dense_0/kernel"], want["dense_0/kernel"])
+
+
+def test_a_failed_apply_records_nothing():
+    model = mlp()
+    recorded = {v.path: keras_inits.model.reinit.initializer_of(None, v) for v in model.weights}
+
+    def flaky(shape, dtype=None):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        keras_inits.apply(model, {"head/kernel": "zeros", "bias": flaky}, seed=0, verbose=0)
+    for v in model.weights:
+        assert keras_inits.model.reinit.initializer_of(None, v) is recorded[v.path]
+
+
+def test_einsum_kernels_get_the_fans_their_build_gives():
+    # EinsumDense.build gives a VarianceScaling the einsum axes; apply gives it the same ones
+    # (Keras' own computation, recorded at build, is the independent reference).
+    inputs = keras.Input((8, 32))
+    h = keras.layers.MultiHeadAttention(4, 16, name="mha", kernel_initializer="he_normal")(
+        inputs, inputs)
+    model = keras.Model(inputs, h)
+    kernels = [v for v in model.weights if v.name == "kernel"]
+    at_build = {v.path: keras_inits.model.reinit.initializer_of(None, v) for v in kernels}
+    report = keras_inits.apply(model, {"kernel": keras_inits.HeNormal()}, seed=0, verbose=0)
+    assert len(kernels) == 4
+    for v in kernels:
+        built = at_build[v.path]
+        assert built is not None and built.input_axes is not None, v.path
+        applied = report[v.path].initializer
+        assert f"input_axes={list(built.input_axes)}" in applied, (v.path, applied)
+        assert f"output_axes={list(built.output_axes)}" in applied, (v.path, applied)

@@ -343,7 +343,25 @@ FLAX_CASES = {
     "Embedding": (lambda: _built(keras.layers.Embedding(64, 32), (None, 5)), "embeddings",
                   jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0),
                   (64, 32), lambda w: w),
+    # Flax's DenseGeneral (MultiHeadDotProductAttention's projections) draws lecun_normal on
+    # the kernel flattened to (contracted, features) and reshapes it: fan_in = the contracted
+    # size, 48 for query/key/value, heads * head_dim = 64 for the output projection.
+    "MHA query": (lambda: _mha(), "query/kernel", jax.nn.initializers.lecun_normal(),
+                  (48, 64), lambda w: w.reshape(48, 4, 16)),
+    "MHA output": (lambda: _mha(), "attention_output/kernel",
+                   jax.nn.initializers.lecun_normal(), (64, 48),
+                   lambda w: w.reshape(4, 16, 48)),
+    "EinsumDense": (
+        lambda: _built(keras.layers.EinsumDense("btd,dhf->bthf", output_shape=(None, 2, 32)),
+                       (None, 5, 40)),
+        "kernel", jax.nn.initializers.lecun_normal(), (40, 64), lambda w: w.reshape(40, 2, 32)),
 }
+
+
+def _mha():
+    layer = keras.layers.MultiHeadAttention(4, 16)
+    layer.build((None, 6, 48), (None, 6, 48))
+    return layer
 
 
 @pytest.mark.parametrize("case", sorted(FLAX_CASES))
@@ -416,6 +434,50 @@ def test_gpt2_preset_scales_the_residual_projections():
             assert name.endswith("gamma") and np.all(values == 1), name
     scaled = [e.path for e in report if "DepthScaled" in e.initializer]
     assert len(scaled) == 2 * n_layer  # attention and MLP projections of every block
+
+
+def test_flax_preset_einsum_biases_are_zero():
+    layer = _mha()
+    for v in layer.weights:
+        v.assign(np.full(v.shape, 3.0))
+    report = keras_inits.apply(layer, "flax", seed=0, verbose=0)
+    assert not report.unmatched
+    for v in layer.weights:
+        if v.name == "bias":
+            assert not np.any(to_numpy(v.value)), v.path
+
+
+def test_gpt2_preset_infers_n_layer_from_the_residual_blocks():
+    n_layer = 3
+    given, inferred = _gpt_like(n_layer), _gpt_like(n_layer)
+    keras_inits.apply(given, keras_inits.get_preset("gpt2", n_layer=n_layer), seed=0, verbose=0)
+    report = keras_inits.apply(inferred, "gpt2", seed=0, verbose=0)
+    assert presets.infer_n_layer(inferred) == n_layer
+    for a, b in zip(given.weights, inferred.weights):
+        np.testing.assert_array_equal(to_numpy(a.value), to_numpy(b.value), err_msg=a.path)
+    assert "num_layers=3" in report["h0_attn/attention_output/kernel"].initializer
+    # Functional auto-names (multi_head_attention, multi_head_attention_1, ...) and a stack
+    # whose MLP is not matched: one residual kind per block.
+    inputs = keras.Input((4, 16))
+    x = inputs
+    for _ in range(5):
+        x = keras.layers.Add()([x, keras.layers.MultiHeadAttention(2, 8)(x, x)])
+    assert presets.infer_n_layer(keras.Model(inputs, x)) == 5
+
+
+def test_gpt2_preset_refuses_what_it_cannot_infer():
+    no_blocks = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="head")])
+    with pytest.raises(ValueError, match=r"Cannot infer GPT-2's `n_layer`: no variable path"):
+        presets.infer_n_layer(no_blocks)
+    # apply needs n_layer only where a path matches: without residual projections, BERT's rules.
+    assert not keras_inits.apply(no_blocks, "gpt2", seed=0, verbose=0).unmatched
+    uneven = _gpt_like(2)  # an extra projection named like a residual one, outside any block
+    inputs = uneven.input
+    extra = keras.layers.Dense(97, name="extra_c_proj")(uneven.output)
+    with pytest.raises(ValueError, match=r"do not come once per block.*Pass `n_layer=`"):
+        keras_inits.apply(keras.Model(inputs, extra), "gpt2", seed=0, verbose=0)
+    with pytest.raises(ValueError, match=r"GPT2Residual.*needs the model"):
+        presets.GPT2Residual()((3, 3))
 
 
 def test_bert_preset_is_hugging_face_over_torch():
@@ -539,7 +601,7 @@ def test_presets_are_fresh_editable_initmaps():
     ("troch", {}, ValueError, r"Unknown preset: 'troch'. Did you mean 'torch'\?.*\['bert'"),
     ("resnet", {}, ValueError, r"must be one of \['bert', 'flax'"),
     (3, {}, TypeError, r"name=3"),
-    ("gpt2", {}, TypeError, r"n_layer"),
+    ("gpt2", {"residual": "(c_proj"}, ValueError, r"`residual` must be a valid regex"),
     ("gpt2", {"n_layer": 0}, ValueError, r"n_layer.*>= 1.*n_layer=0"),
     ("gpt2", {"n_layer": 2.0}, TypeError, r"n_layer=2.0"),
     ("bert", {"initializer_range": -1.0}, ValueError, r"initializer_range=-1.0"),

@@ -462,7 +462,11 @@ def _initializers(model, policy) -> list[tuple[Any, Any, str]]:
             out.append((step, None, "not recorded"))
             continue
         try:
-            out.append((step, _policy.bound(recorded, step), "recorded"))
+            init = _policy.bound(recorded, step)
+            source = "applied" if getattr(step.variable, _policy.PASS_SEEDED, False) else "recorded"
+            if init is None:
+                source += "; its bind leaves it alone"
+            out.append((step, init, source))
         except (ValueError, TypeError) as e:
             out.append((step, None, f"recorded, cannot bind: {e}"))
     return out

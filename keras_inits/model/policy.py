@@ -24,7 +24,15 @@ Context-aware initializers (the `bind` protocol): after its seed is set (see `ap
 initializer that has a method `bind(layer, variable)` is called with the variable's owning
 layer and the variable, and the initializer it returns is used for that variable. This lets an
 initializer depend on more than the shape, e.g. torch's bias law `U(±1/√fan_in)` with the
-fan_in of the layer's kernel. `bind` should keep the seed it was given.
+fan_in of the layer's kernel. `bind` should keep the seed it was given. It may return None to
+leave the variable alone (reported as skipped), e.g. a rule that only fits some layers.
+Before that, an initializer with a method `bind_model(model)` is called once per pass with the
+model passed to `apply` and replaced by its result (GPT-2's residual scale counts the blocks).
+
+Einsum fans: on an EinsumDense kernel (also MultiHeadAttention's projections), a
+VarianceScaling-family initializer without `input_axes` gets the einsum fans that
+`EinsumDense.build` would give it (contracted axes in, the others out), so `apply` and a build
+with the same initializer draw the same law.
 
 All or nothing: `apply` resolves, binds and checks (shape, dtype, value range, with each
 initializer's own checks) every variable before it assigns anything. Values are then drawn and
@@ -62,6 +70,11 @@ from keras_inits import _capture, _checks, _registry, _seeds, base
 MOVING_STATISTICS = frozenset({"moving_mean", "moving_variance"})
 #: From this many planned variables on, `verbose=1` shows a progress bar.
 PROGRESS_MIN = 20
+#: The attribute holding a variable's recorded initializer: the one it was created with
+#: (`keras_inits.model.reinit`), or the one `apply` last drew it from.
+RECORD = "_keras_inits_initializer"
+#: Set on a variable whose record comes from `apply`: its seed is the pass's, not its own.
+PASS_SEEDED = "_keras_inits_pass_seeded"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,17 +528,54 @@ def reseeded(initializer, seed: int):
 
 
 def bound(initializer, step: Step):
-    """The bind protocol (module docstring): `initializer.bind(layer, variable)` if it has one."""
+    """The bind protocol (module docstring): `initializer.bind(layer, variable)` if it has one;
+    None if `bind` returns None (leave the variable alone)."""
     bind = getattr(initializer, "bind", None)
     if not callable(bind):
         return initializer
     result = bind(step.layers[-1], step.variable)
-    if not callable(result):
+    if result is not None and not callable(result):
         raise TypeError(
-            f"{initializer!r}.bind(layer, variable) must return an initializer. "
-            f"Received: {result!r} for variable {step.entry.path!r}"
+            f"{initializer!r}.bind(layer, variable) must return an initializer, or None to leave "
+            f"the variable alone. Received: {result!r} for variable {step.entry.path!r}"
         )
     return result
+
+
+def bound_to_model(initializer, model, key: str):
+    """`initializer.bind_model(model)` if it has that method (once per key and pass): an
+    initializer that needs the whole model, e.g. GPT-2's residual scale counting the blocks."""
+    bind_model = getattr(initializer, "bind_model", None)
+    if not callable(bind_model):
+        return initializer
+    try:
+        return bind_model(model)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"{key} gives {initializer!r}, which cannot bind to the model: {e}") from None
+
+
+def einsum_fans(initializer, step: Step):
+    """On an EinsumDense kernel, a VarianceScaling without fan axes gets the einsum fans, as
+    `EinsumDense.build` gives it: a copy with `input_axes` the kernel's contracted axes and
+    `output_axes` the others (the fans of a dense layer over the flattened kernel, Flax's
+    `DenseGeneral` rule). So `apply` and a build with the same initializer draw the same law,
+    also inside MultiHeadAttention, whose projections are EinsumDense layers."""
+    owner = step.layers[-1]
+    if not (
+        isinstance(owner, keras.layers.EinsumDense)
+        and step.variable.name == "kernel"
+        and isinstance(initializer, keras.initializers.VarianceScaling)
+        and getattr(initializer, "input_axes", None) is None
+    ):
+        return initializer
+    from keras_inits.schemes.torch_names import einsum_axes
+
+    input_axes, output_axes = einsum_axes(owner.equation)
+    config = {**initializer.get_config(), "input_axes": input_axes, "output_axes": output_axes}
+    clone = type(initializer).from_config(config)
+    if getattr(clone, "seed", None) != getattr(initializer, "seed", None):
+        clone.seed = initializer.seed  # a config without the seed (Keras' own)
+    return clone
 
 
 def check_fits(initializer, step: Step) -> None:
@@ -538,9 +588,9 @@ def check_fits(initializer, step: Step) -> None:
         _checks.value_range(initializer, shape, dtype)
 
 
-def prepare(step: Step, initializer, key: str, seed: int | None) -> None:
+def prepare(step: Step, initializer, key: str, seed: int | None) -> bool:
     """Seeds (unless `seed` is None), binds and checks `initializer` for `step`; fills the
-    step's report row.
+    step's report row. Returns False if `bind` left the variable alone (returned None).
 
     Raises the initializer's own ValueError/TypeError, naming the key and the variable.
     """
@@ -549,7 +599,13 @@ def prepare(step: Step, initializer, key: str, seed: int | None) -> None:
         if seed is not None:
             path = _seeds.layers_seeding_path(entry.path, step.layers)  # `seeding`'s rule
             initializer = reseeded(initializer, _seeds.path_seed(seed, path))
+        unbound = initializer
         initializer = bound(initializer, step)
+        if initializer is None:
+            entry.status, entry.key = "skipped", key
+            entry.reason = f"{type(unbound).__name__}.bind returned None: left alone"
+            return False
+        initializer = einsum_fans(initializer, step)
         check_fits(initializer, step)
     except (ValueError, TypeError) as e:
         raise type(e)(
@@ -558,6 +614,8 @@ def prepare(step: Step, initializer, key: str, seed: int | None) -> None:
         ) from None
     step.initializer = initializer
     entry.initializer, entry.key = describe(initializer), key
+    entry.status = "dry run"
+    return True
 
 
 def describe(initializer) -> str:
@@ -879,9 +937,8 @@ def plan(model_or_layer, policy: InitMap, seed: int, include_frozen: bool) -> li
             entry.status, entry.key, entry.reason = "skipped", key, "the policy leaves it alone"
             continue
         if key not in resolved:
-            resolved[key] = _resolve(key, value)
+            resolved[key] = bound_to_model(_resolve(key, value), model_or_layer, key)
         prepare(step, resolved[key], key, seed)
-        entry.status = "dry run"
     return steps
 
 
@@ -904,6 +961,13 @@ def apply(
     built-in initializers are replaced by this package's counterparts first.
     The resolution rules, the `bind(layer, variable)` protocol and the all-or-nothing
     guarantee are in the module docstring of `keras_inits.model.policy`.
+
+    Each assigned variable records the initializer it was drawn from (seeded and bound, as in
+    the report), in place of the one it was created with: `audit(model)` then checks the
+    values against what `apply` did, and `reinitialize(model, seed=s)` draws that policy
+    again, equal to `apply(model, policy, seed=s)` for those variables. The record lives on
+    the variable object, in this process: a model saved and loaded again has its layers'
+    initializers (pass the policy to `audit`).
 
     Variables are assigned in place (`variable.assign`), so optimizer slots, compiled train
     functions and saving keep working. Left alone, and reported as skipped: non-float variables
@@ -953,4 +1017,8 @@ def apply(
     steps = plan(model_or_layer, policy, base_seed, include_frozen)
     if not dry_run:
         execute(steps, verbose)
+        for step in steps:  # after the whole pass: a failed one records nothing
+            if step.entry.status == "assigned":
+                setattr(step.variable, RECORD, step.initializer)
+                setattr(step.variable, PASS_SEEDED, True)
     return InitReport([step.entry for step in steps], dry_run=dry_run)

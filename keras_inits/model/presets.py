@@ -15,12 +15,13 @@ explicitly where the source resets them (torch and flax: mean 0, variance 1).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from typing import Any
 
 import keras
 
-from keras_inits import _checks
+from keras_inits import _checks, _registry
 from keras_inits.model.policy import InitMap
 from keras_inits.schemes.constant import Constant, Ones, Zeros
 from keras_inits.schemes.depth import DepthScaled
@@ -147,23 +148,26 @@ def flax_preset() -> InitMap:
       biases 0 (no forget-gate 1, unlike Keras' `unit_forget_bias`).
     - LayerNorm, GroupNorm, RMSNorm, BatchNorm: scale 1, bias 0; BatchNorm's mean 0, var 1.
 
-    Not covered (left alone, in `report.unmatched`): EinsumDense and MultiHeadAttention. Flax's
-    DenseGeneral draws `lecun_normal` on its kernel flattened to `(inputs, outputs)`, i.e. with
-    the einsum fans, and `LecunNormal` under `keras_inits.apply` would get the plain rank-3
-    fans instead (`apply` does not yet give VarianceScaling the einsum fans that
-    `EinsumDense.build` does): rather than wrong weights, none.
+    - EinsumDense, and MultiHeadAttention's query/key/value/output projections (EinsumDense
+      layers): Flax's `DenseGeneral` (`MultiHeadDotProductAttention` uses it): `lecun_normal`
+      on the kernel flattened to `(contracted, features)`, i.e. fan_in = the product of the
+      kernel's contracted axes (the model dim for query/key/value, `heads * head_dim` for the
+      output projection), biases 0. `apply` gives `LecunNormal` those einsum fans, as
+      `EinsumDense.build` does.
 
     Returns:
         A fresh `InitMap`.
 
     Reference: flax/linen/linear.py (`default_kernel_init`, `default_embed_init`),
-    flax/linen/recurrent.py (`LSTMCell`, `GRUCell`, `SimpleCell`), jax/_src/nn/initializers.py.
+    flax/linen/recurrent.py (`LSTMCell`, `GRUCell`, `SimpleCell`), flax/linen/attention.py
+    (`MultiHeadDotProductAttention`), jax/_src/nn/initializers.py.
     """
     dense = {"kernel": LecunNormal(), "bias": Zeros()}
     cell = {"kernel": LecunNormal(), "recurrent_kernel": BlockOrthogonal(), "bias": Zeros()}
     return InitMap(
         {
             layers.Dense: dense,
+            layers.EinsumDense: dense,
             **{cls: dense for cls in CONVS},
             **{
                 cls: {"kernel": _lecun(_transpose_axes(rank)), "bias": Zeros()}
@@ -229,7 +233,7 @@ def bert_preset(initializer_range: float = 0.02) -> InitMap:
 
 
 def gpt2_preset(
-    n_layer: int, initializer_range: float = 0.02, residual: str = GPT2_RESIDUAL
+    n_layer: int | None = None, initializer_range: float = 0.02, residual: str = GPT2_RESIDUAL
 ) -> InitMap:
     """Hugging Face's `GPT2PreTrainedModel._init_weights`, over torch's defaults.
 
@@ -242,8 +246,10 @@ def gpt2_preset(
     accordingly, or pass your own regex.
 
     Args:
-        n_layer: the number of transformer blocks (GPT-2's `n_layer`), an int >= 1. It is
-            required: a preset is built before it sees the model.
+        n_layer: the number of transformer blocks (GPT-2's `n_layer`), an int >= 1, or None
+            (default): counted when the policy is applied (`infer_n_layer`), from the paths
+            the `residual` regex matches (a ValueError if they do not come once per block; a
+            model where none matches needs no `n_layer`).
         initializer_range: the std of the normal, > 0 (GPT-2's config default 0.02).
         residual: a regex on `variable.path` selecting the residual projections' kernels.
 
@@ -258,13 +264,96 @@ def gpt2_preset(
     Reference: transformers/models/gpt2/modeling_gpt2.py, `GPT2PreTrainedModel._init_weights`;
     Radford et al. 2019, section 2.3.
     """
-    n_layer = _checks.integer("n_layer", n_layer, minimum=1)
+    if n_layer is not None:
+        n_layer = _checks.integer("n_layer", n_layer, minimum=1)
     if not isinstance(residual, str):
         raise TypeError(
             f"Argument `residual` must be a regex string. Received: residual={residual!r}"
         )
-    scaled = DepthScaled(_normal(initializer_range), num_layers=n_layer, rule="gpt2")
+    try:
+        re.compile(residual)
+    except re.error as e:
+        raise ValueError(
+            f"Argument `residual` must be a valid regex ({e}). Received: residual={residual!r}"
+        ) from None
+    normal = _normal(initializer_range)
+    scaled = (
+        GPT2Residual(initializer_range, residual)
+        if n_layer is None
+        else DepthScaled(normal, num_layers=n_layer, rule="gpt2")
+    )
     return InitMap({residual: scaled, **_hugging_face(initializer_range)})
+
+
+def infer_n_layer(model: keras.layers.Layer, residual: str = GPT2_RESIDUAL) -> int:
+    """GPT-2's `n_layer` of `model`: the number of residual blocks, counted by path.
+
+    The paths of the float variables that `residual` matches (`re.search`) are grouped by
+    their template, the path with every number (and the `_` before it) removed:
+    `h3_attn/attention_output/kernel` and `multi_head_attention_3/attention_output/kernel`
+    become `h_attn/attention_output/kernel` and `multi_head_attention/attention_output/kernel`.
+    Each template is one kind of residual projection, found once per block, so every template
+    must occur equally often, and that count is `n_layer`.
+
+    Raises:
+        ValueError: no path matches, or the templates occur unequally often (then pass
+            `n_layer=` to `get_preset("gpt2", ...)`).
+    """
+    pattern = re.compile(residual)
+    counts: dict[str, int] = {}
+    for variable in model.variables:
+        if pattern.search(variable.path):
+            template = re.sub(r"_?\d+", "", variable.path)
+            counts[template] = counts.get(template, 0) + 1
+    if not counts:
+        raise ValueError(
+            f"Cannot infer GPT-2's `n_layer`: no variable path of {model.name!r} matches the "
+            f"residual regex {residual!r}. Pass `n_layer=` (get_preset('gpt2', n_layer=...)) or "
+            "a `residual=` regex that matches the residual projections' kernels."
+        )
+    if len(set(counts.values())) != 1:
+        raise ValueError(
+            f"Cannot infer GPT-2's `n_layer`: the residual projections matched by {residual!r} "
+            f"do not come once per block (count per path template: {counts}). Pass `n_layer=`."
+        )
+    return next(iter(counts.values()))
+
+
+@keras.saving.register_keras_serializable(package=_registry.PACKAGE)
+class GPT2Residual(keras.initializers.Initializer):
+    """GPT-2's residual-projection law before `n_layer` is known: `apply` (and `audit`) call
+    `bind_model(model)`, which counts the blocks (`infer_n_layer`) and returns
+    `DepthScaled(RandomNormal(0, initializer_range), num_layers=n_layer, rule="gpt2")`.
+
+    Called directly (outside `apply`), it raises a ValueError: it cannot see the model.
+
+    Args:
+        initializer_range: the std of the unscaled normal, > 0.
+        residual: the regex on variable paths that finds the residual projections.
+    """
+
+    def __init__(self, initializer_range: float = 0.02, residual: str = GPT2_RESIDUAL):
+        self.initializer_range = _checks.real("initializer_range", initializer_range, positive=True)
+        self.residual = residual
+
+    def bind_model(self, model) -> DepthScaled:
+        n_layer = infer_n_layer(model, self.residual)
+        return DepthScaled(_normal(self.initializer_range), num_layers=n_layer, rule="gpt2")
+
+    def __call__(self, shape, dtype=None):
+        raise ValueError(
+            "`GPT2Residual` needs the model to count its blocks: use it in a policy passed to "
+            "`keras_inits.apply`, or give `n_layer=` to get_preset('gpt2', ...)."
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initializer_range": self.initializer_range, "residual": self.residual}
+
+    def __repr__(self) -> str:
+        return (
+            f"GPT2Residual(initializer_range={self.initializer_range!r}, "
+            f"residual={self.residual!r})"
+        )
 
 
 def _normal(std: float) -> RandomNormal:
@@ -454,7 +543,8 @@ def get_preset(name: str, **arguments: Any) -> InitMap:
     nothing else. Presets: see `names()` and each `*_preset` function's docstring.
 
     Args:
-        name: a preset name: "bert", "flax", "gpt2" (needs `n_layer=`), "torch",
+        name: a preset name: "bert", "flax", "gpt2" (`n_layer=`, else counted at apply),
+            "torch",
             "torchvision_resnet", "vit_jax", "vit_timm", "zero_init_residual".
         **arguments: the preset's own arguments (e.g. `n_layer=12` for "gpt2").
 
@@ -462,8 +552,7 @@ def get_preset(name: str, **arguments: Any) -> InitMap:
         A new `InitMap`.
 
     Raises:
-        ValueError: for an unknown name (with the closest match), or a preset that needs an
-            argument (e.g. "gpt2" without `n_layer`).
+        ValueError: for an unknown name (with the closest match), or a bad argument.
 
     Example:
 

@@ -193,4 +193,5 @@ def init_output_bias(
     bias.assign(value)
     chosen.bias_initializer = initializer
     setattr(bias, reinit.RECORD, initializer)
+    setattr(bias, reinit._policy.PASS_SEEDED, False)  # deterministic: no pass seed to replace
     return initializer

@@ -32,7 +32,7 @@ from keras.src.backend.common import KerasVariable
 from keras_inits.model import policy as _policy
 
 #: The attribute holding a variable's recorded initializer.
-RECORD = "_keras_inits_initializer"
+RECORD = _policy.RECORD
 
 
 def _install_recorder() -> None:
@@ -220,9 +220,10 @@ def reinitialize(
         if initializer is None:
             unknown.append(entry.path)
             continue
-        fixed = _has_fixed_seed(_declared(step, initializer))
+        # An initializer recorded by `apply` carries the pass's seed: drawn with this pass's.
+        pass_seeded = getattr(step.variable, _policy.PASS_SEEDED, False)
+        fixed = not pass_seeded and _has_fixed_seed(_declared(step, initializer))
         _policy.prepare(step, initializer, "recorded", None if fixed else base_seed)
-        entry.status = "dry run"
     if unknown:
         raise ValueError(
             f"Cannot re-initialize {len(unknown)} variable(s) whose initializer is unknown "
