@@ -9,6 +9,16 @@ Three operations, each written once per backend (TensorFlow, JAX, torch):
   input, one reverse pass per output unit (a persistent TensorFlow tape, one `jax.vjp`
   linearization; vectorized over the units by torch's `is_grads_batched`).
 
+On JAX, each operation given a `key` runs as one compiled program (`jax.jit`), cached per
+model: eagerly, JAX dispatches every primitive on its own (about 1 ms each, thousands per
+pass) and compiles each new primitive and shape once, so a diagnostic on ResNet50 cost seconds
+of dispatch. The program takes the model's variables as arguments (under a
+`keras.StatelessScope`, as `model.stateless_call` does), so LSUV or training between two calls
+changes nothing but the arguments; the key also holds the input shapes and dtypes and a
+fingerprint of the model (its variables' identities, shapes and dtypes and each layer's
+`trainable`, activation and dtype policy), so any change of those traces a new program.
+`clear_cache()` drops every program.
+
 Everything else (which tensors to record, statistics, reports) is backend-neutral and lives in
 `_capture`, `diagnostics/propagation.py` and `diagnostics/jacobian.py`.
 """
@@ -16,7 +26,9 @@ Everything else (which tensors to record, statistics, reports) is backend-neutra
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -35,15 +47,92 @@ def _accepts(fn, name: str) -> bool:
     return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
-def gradients(model, x, y, loss_fn, variables) -> list:
+# ---------------------------------------------------------------------------------------------
+# JAX: one compiled program per model, operation, key and input signature
+
+# model -> {key: _Compiled}; weak, so that the programs go with the model.
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def clear_cache() -> None:
+    """Drops every compiled program (JAX)."""
+    _CACHE.clear()
+
+
+def cache_size(model) -> int:
+    """How many compiled programs are cached for `model` (JAX; 0 elsewhere)."""
+    return len(_CACHE.get(model, {}))
+
+
+def _signature(tree) -> tuple:
+    """Shapes and dtypes of the arrays in `tree` (and the other leaves as they are)."""
+    leaves = keras.tree.flatten(tree)
+    return tuple(
+        (tuple(a.shape), str(a.dtype)) if hasattr(a, "shape") and hasattr(a, "dtype") else a
+        for a in leaves
+    )
+
+
+def _fingerprint(model) -> tuple:
+    """What a traced program depends on besides the variables' values and the inputs."""
+    variables = tuple((id(v), tuple(v.shape), str(v.dtype), v.trainable) for v in model.variables)
+    layers = tuple(
+        (
+            id(layer),
+            layer.trainable,
+            id(layer.__dict__.get("activation")),
+            getattr(layer.dtype_policy, "name", None),
+        )
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+    )
+    return variables, layers
+
+
+class _Compiled:
+    """`jax.jit(fn)` with the model's variables as arguments, and what its trace recorded."""
+
+    def __init__(self, model, fn: Callable):
+        import jax
+
+        self.variables = list(model.variables)
+        self.traced: dict[str, Any] = {}  # filled by `fn` while tracing (e.g. recorded calls)
+
+        def pure(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(self.variables, values))):
+                return fn(self.traced, *args)
+
+        self.jitted = jax.jit(pure)
+
+    def __call__(self, *args):
+        return self.jitted([v.value for v in self.variables], *args)
+
+
+def _compiled(model, key, fn: Callable, *args) -> _Compiled:
+    """The cached program `fn` for `model` and `key` at the signature of `args`.
+
+    `fn(traced, *args)` is traced once per entry; `traced` is a dict it may fill while tracing.
+    """
+    full_key = (key, _signature(args), _fingerprint(model))
+    programs = _CACHE.setdefault(model, {})
+    program = programs.get(full_key)
+    if program is None:
+        program = programs[full_key] = _Compiled(model, fn)
+    return program
+
+
+def gradients(model, x, y, loss_fn, variables, key=None) -> list:
     """`d loss_fn(y, model(x)) / d v` for each `v` in `variables` (backend tensors).
 
     TensorFlow's GradientTape, `jax.grad` over `model.stateless_call`, or torch autograd.
-    None where `v` does not influence the loss.
+    None where `v` does not influence the loss. On JAX with a hashable `key` that stands for
+    `loss_fn` (the same key must mean the same loss), the gradient is one cached compiled
+    program.
     """
     if not variables:
         return []
     backend = _backend()
+    if backend == "jax" and key is not None:
+        return _jax_gradients(model, x, y, loss_fn, variables, key)
     y = ops.convert_to_tensor(y)
     if backend == "tensorflow":
         import tensorflow as tf
@@ -70,6 +159,33 @@ def gradients(model, x, y, loss_fn, variables) -> list:
 
     value = loss_fn(y, model(x, training=False))
     return list(torch.autograd.grad(value, [v.value for v in variables], allow_unused=True))
+
+
+def _jax_gradients(model, x, y, loss_fn, variables, key) -> list:
+    import jax
+
+    wanted = tuple(id(v) for v in variables)
+
+    def fn(traced, x, y):
+        trainable = model.trainable_variables
+        index = {id(v): i for i, v in enumerate(trainable)}
+        # The program's own values (a nested scope does not fall back to the outer one).
+        others = [(v, v.value) for v in model.non_trainable_variables]
+
+        def compute(trainable_values):
+            mapping = list(zip(trainable, trainable_values)) + others
+            with keras.StatelessScope(state_mapping=mapping):
+                return loss_fn(y, model(x, training=False))
+
+        grads = jax.grad(compute)([v.value for v in trainable])
+        traced["missing"] = [i for i, w in enumerate(wanted) if w not in index]
+        return [grads[index[w]] for w in wanted if w in index]
+
+    args = (ops.convert_to_tensor(x), ops.convert_to_tensor(y))
+    program = _compiled(model, ("gradients", key, wanted), fn, *args)
+    found = iter(program(*args))
+    missing = set(program.traced["missing"])
+    return [None if i in missing else next(found) for i in range(len(variables))]
 
 
 def jvp(forward: Callable, x, tangent) -> tuple[list, list]:
@@ -104,15 +220,62 @@ def jvp(forward: Callable, x, tangent) -> tuple[list, list]:
     return values, tangents
 
 
-def per_sample_jacobian(forward: Callable, x) -> np.ndarray:
+def jvp_mean_squares(model, key, forward: Callable, x, tangent) -> tuple[list, list, Any]:
+    """`jvp(forward, x, tangent)`, reduced: `(values, [mean(t**2) for each tangent t], traced)`.
+
+    `forward(x)` must run `model` (and may fill the dict `traced`, which comes back, with what
+    it records while running). On JAX with a hashable `key` (the same key must mean the same
+    `forward`), one cached compiled program that reduces the tangents where they are;
+    elsewhere `jvp` and float64 means on the host.
+    """
+    if _backend() == "jax" and key is not None:
+        import jax
+        import jax.numpy as jnp
+
+        def fn(traced, x, tangent):
+            values, tangents = jax.jvp(lambda x: forward(x, traced), (x,), (tangent,))
+            squares = [jnp.mean(jnp.square(t.astype("float32"))) for t in tangents]
+            return values, squares
+
+        x, tangent = ops.convert_to_tensor(x), ops.convert_to_tensor(tangent)
+        program = _compiled(model, ("jvp", key), fn, x, tangent)
+        values, squares = program(x, tangent)
+        return values, [float(s) for s in squares], program.traced
+    traced: dict[str, Any] = {}
+    values, tangents = jvp(lambda x: forward(x, traced), x, tangent)
+    squares = [float(np.mean(np.square(_float64(t)))) for t in tangents]
+    return values, squares, traced
+
+
+def _float64(t) -> np.ndarray:
+    return np.asarray(ops.convert_to_numpy(ops.cast(t, "float32")), dtype="float64")
+
+
+def per_sample_jacobian(forward: Callable, x, model=None, key=None) -> np.ndarray:
     """`J[b, k, i] = d forward(x)[b, k] / d x[b, i]`, as float64, for a batch `x`.
 
     `forward` maps `(batch, *input)` to `(batch, n_out)` and treats samples independently
     (inference mode), so the gradient of the batch sum of output unit `k` holds every
-    sample's row `k`: `n_out` reverse passes after one forward pass.
+    sample's row `k`: `n_out` reverse passes after one forward pass. On JAX with `model` (the
+    model `forward` runs) and a hashable `key` (the same key must mean the same `forward`),
+    one cached compiled program, the reverse passes vectorized by `jax.vmap`.
     """
     backend = _backend()
     batch = int(x.shape[0])
+    if backend == "jax" and model is not None and key is not None:
+        import jax
+
+        def fn(traced, x):
+            y, pullback = jax.vjp(forward, x)
+            eye = jax.numpy.eye(y.shape[1], dtype=y.dtype)
+            cotangents = jax.numpy.broadcast_to(eye[:, None, :], (y.shape[1],) + y.shape)
+            (rows,) = jax.vmap(pullback)(cotangents)
+            return jax.numpy.moveaxis(rows, 0, 1)
+
+        x = ops.convert_to_tensor(x)
+        jac = _compiled(model, ("jacobian", key), fn, x)(x)
+        jac = np.asarray(ops.convert_to_numpy(ops.cast(jac, "float32")), dtype="float64")
+        return jac.reshape(batch, jac.shape[1], -1)
     if backend == "tensorflow":
         import tensorflow as tf
 

@@ -164,3 +164,90 @@ def test_bad_arguments(kwargs, error, match):
     model, (x, _) = tiny(), arrays()
     with pytest.raises(error, match=match):
         keras_inits.propagation_report(model, x, **kwargs)
+
+
+# The JAX program cache (`_autodiff`): one compiled program per model, operation and input
+# signature, with the variables as arguments. Elsewhere these tests check that the keyed and the
+# unkeyed paths agree, which they trivially do.
+
+
+def report_numbers(report):
+    return [(r.mean, r.std, r.zeros, r.jacobian, r.grad_std, r.grad_norm) for r in report]
+
+
+def uncached_report(model, x, y, monkeypatch):
+    """`propagation_report` with the cache bypassed: the eager path of every backend."""
+    from keras_inits import _autodiff
+
+    with monkeypatch.context() as m:
+        m.setattr(_autodiff, "_compiled", None)  # a cached path would fail loudly
+        gradients, jvp_mean_squares = _autodiff.gradients, _autodiff.jvp_mean_squares
+        m.setattr(_autodiff, "gradients", lambda *a, key=None: gradients(*a, key=None))
+        m.setattr(
+            _autodiff, "jvp_mean_squares", lambda model, key, *a: jvp_mean_squares(model, None, *a)
+        )
+        return keras_inits.propagation_report(model, x, y, loss="mse")
+
+
+def assert_same(a, b):
+    for ra, rb in zip(a, b, strict=True):
+        np.testing.assert_allclose(
+            [np.nan if v is None else v for v in ra],
+            [np.nan if v is None else v for v in rb],
+            rtol=1e-5,
+            atol=1e-7,
+        )
+
+
+def test_cached_programs_equal_the_uncached_path(monkeypatch):
+    from keras_inits import _autodiff
+
+    model, (x, y) = tiny(), arrays()
+    first = keras_inits.propagation_report(model, x, y, loss="mse")
+    again = keras_inits.propagation_report(model, x, y, loss="mse")
+    expected = uncached_report(model, x, y, monkeypatch)
+    assert_same(report_numbers(first), report_numbers(expected))
+    assert report_numbers(again) == report_numbers(first)
+    assert [r.name for r in again] == [r.name for r in expected] == ["d1", "d2"]
+    if keras.backend.backend() == "jax":
+        assert _autodiff.cache_size(model) == 2  # the partial Jacobians and the gradients
+    else:
+        assert _autodiff.cache_size(model) == 0
+
+
+def test_cache_follows_weights_shapes_and_structure(monkeypatch):
+    from keras_inits import _autodiff
+
+    model, (x, y) = tiny(), arrays()
+    before = report_numbers(keras_inits.propagation_report(model, x, y, loss="mse"))
+    programs = _autodiff.cache_size(model)
+
+    # New weights are new arguments of the same programs: no retrace, new numbers.
+    d1 = model.get_layer("d1")
+    d1.kernel.assign(2.0 * to_numpy(d1.kernel))
+    after = keras_inits.propagation_report(model, x, y, loss="mse")
+    assert report_numbers(after) != before
+    assert_same(report_numbers(after), report_numbers(uncached_report(model, x, y, monkeypatch)))
+    assert _autodiff.cache_size(model) == programs
+
+    # Another batch size is another signature.
+    small = keras_inits.propagation_report(model, x[:4], y[:4], loss="mse")
+    assert_same(
+        report_numbers(small), report_numbers(uncached_report(model, x[:4], y[:4], monkeypatch))
+    )
+    assert _autodiff.cache_size(model) == 2 * programs
+
+    # A frozen layer has no kernel gradient; another activation changes the traced program.
+    d1.trainable = False
+    frozen = keras_inits.propagation_report(model, x, y, loss="mse")
+    assert frozen["d1"].grad_std is None and frozen["d2"].grad_std is not None
+    d1.trainable = True
+    d1.activation = keras.activations.get("tanh")
+    tanh = keras_inits.propagation_report(model, x, y, loss="mse")
+    assert tanh["d1"].zeros == 0.0 and tanh["d1"].mean != after["d1"].mean
+    assert_same(report_numbers(tanh), report_numbers(uncached_report(model, x, y, monkeypatch)))
+
+    # Another loss is another program; the cache goes with `clear_cache()`.
+    keras_inits.propagation_report(model, x, y, loss="mae")
+    _autodiff.clear_cache()
+    assert _autodiff.cache_size(model) == 0

@@ -213,3 +213,27 @@ def test_cli_spectrum_bad_arguments(argv, match, capsys):
 
     assert main(argv) == 2
     assert re.search(match, capsys.readouterr().err)
+
+
+def test_cached_spectrum_equals_the_uncached_path_and_follows_the_weights(monkeypatch):
+    """On JAX the spectrum is one cached program with the weights as arguments (`_autodiff`)."""
+    from keras_inits import _autodiff
+
+    model, x = small_model(), data((3, 4, 4, 2))
+    first = keras_inits.jacobian_spectrum(model, x).singular_values
+    assert _autodiff.cache_size(model) == (1 if keras.backend.backend() == "jax" else 0)
+
+    def uncached():
+        with monkeypatch.context() as m:
+            m.setattr(_autodiff, "_compiled", None)  # a cached path would fail loudly
+            jacobian = _autodiff.per_sample_jacobian
+            m.setattr(_autodiff, "per_sample_jacobian", lambda f, x, **_: jacobian(f, x))
+            return keras_inits.jacobian_spectrum(model, x).singular_values
+
+    np.testing.assert_allclose(first, uncached(), rtol=1e-5, atol=1e-7)
+    layer = next(layer for layer in model.layers if layer.weights)
+    layer.weights[0].assign(3.0 * to_numpy(layer.weights[0]))
+    scaled = keras_inits.jacobian_spectrum(model, x).singular_values
+    assert not np.allclose(scaled, first)
+    np.testing.assert_allclose(scaled, uncached(), rtol=1e-5, atol=1e-7)
+    assert _autodiff.cache_size(model) == (1 if keras.backend.backend() == "jax" else 0)

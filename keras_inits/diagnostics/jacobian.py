@@ -180,7 +180,7 @@ def jacobian_spectrum(model: keras.Model, x) -> JacobianSpectrum:
             )
         return ops.reshape(outputs, (batch, -1))
 
-    jac = _autodiff.per_sample_jacobian(forward, x)
+    jac = _autodiff.per_sample_jacobian(forward, x, model=model, key="jacobian_spectrum")
     if not np.all(np.isfinite(jac)):
         raise ValueError(
             f"The Jacobian of model {model.name!r} at `x` is not finite (NaN or inf entries): "
@@ -249,10 +249,18 @@ def partial_jacobian_norms(recorder: _capture.Recorder, x, probes: int, seed: in
     """
     rng = np.random.default_rng(seed)
     values, totals = None, None
+
+    def forward(inputs, traced):
+        outputs = recorder(inputs)
+        traced["calls"] = recorder.calls  # on JAX, recorded once, when the program is traced
+        return outputs
+
+    # On JAX, one compiled program per model and input signature (see `_autodiff`).
+    key = ("partial_jacobian_norms", tuple(id(layer) for layer in recorder.layers))
     for _ in range(probes):
         tangent = rng.standard_normal(x.shape).astype(x.dtype)
-        outputs, tangents = _autodiff.jvp(recorder, x, tangent)
-        sums = [float(np.mean(_capture.to_float64(t) ** 2)) for t in tangents]
+        outputs, sums, traced = _autodiff.jvp_mean_squares(recorder.model, key, forward, x, tangent)
+        recorder.calls = traced["calls"]
         totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
         values = outputs if values is None else values
     assert totals is not None  # probes >= 1 (the caller skips the column for 0)

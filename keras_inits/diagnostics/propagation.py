@@ -189,9 +189,9 @@ def propagation_report(
     _capture.check_model(model)
     _check_probes(probes, seed)
     x = _capture.as_inputs(x)
-    loss_fn = None
+    loss_fn = loss_key = None
     if y is not None:
-        loss_fn = _loss_function(model, loss)
+        loss_fn, loss_key = _loss_function(model, loss)
     elif loss is not None:
         raise ValueError("Argument `loss` needs targets: pass `y` as well. Received: y=None")
     if not model.built:
@@ -213,7 +213,8 @@ def propagation_report(
         records.append(r)
 
     if loss_fn is not None:
-        _add_gradients(model, x, y, loss_fn, layers, records, [c[0] for c in recorder.calls])
+        called = [c[0] for c in recorder.calls]
+        _add_gradients(model, x, y, loss_fn, loss_key, layers, records, called)
     return PropagationReport(
         records, has_gradients=loss_fn is not None, has_jacobian=norms is not None
     )
@@ -233,12 +234,12 @@ def _differentiable(x) -> bool:
     return hasattr(x, "dtype") and "float" in keras.backend.standardize_dtype(x.dtype)
 
 
-def _add_gradients(model, x, y, loss_fn, layers, records, called) -> None:
+def _add_gradients(model, x, y, loss_fn, loss_key, layers, records, called) -> None:
     """Fills `grad_std` and `grad_norm` of each layer's first call (`called[i]`: the layer of
-    `records[i]`)."""
+    `records[i]`). `loss_key` stands for `loss_fn` in the JAX program cache (None: no cache)."""
     by_layer = {id(layer): _kernels(layer) for layer in layers}
     variables = [v for vs in by_layer.values() for v in vs]
-    computed = _autodiff.gradients(model, x, y, loss_fn, variables)
+    computed = _autodiff.gradients(model, x, y, loss_fn, variables, key=loss_key)
     grads = {
         id(v): None if g is None else _capture.to_float64(g) for v, g in zip(variables, computed)
     }
@@ -277,6 +278,8 @@ def _kernels(layer) -> list:
 
 
 def _loss_function(model, loss):
+    """`(mean_loss, key)`: the batch-mean loss function, and a hashable key that stands for it
+    (the loss as given, or None where it is not hashable)."""
     if loss is None:
         loss = getattr(model, "loss", None)
         if loss is None:
@@ -297,4 +300,8 @@ def _loss_function(model, loss):
     def mean_loss(y_true, y_pred):  # loss functions are per sample; Loss objects reduce already
         return ops.mean(fn(y_true, y_pred))
 
-    return mean_loss
+    try:
+        key = ("loss", loss, hash(loss))
+    except TypeError:
+        key = None
+    return mean_loss, key
