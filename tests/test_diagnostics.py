@@ -251,3 +251,21 @@ def test_cache_follows_weights_shapes_and_structure(monkeypatch):
     keras_inits.propagation_report(model, x, y, loss="mae")
     _autodiff.clear_cache()
     assert _autodiff.cache_size(model) == 0
+
+
+@pytest.mark.parametrize("padding, size, kernel", [("same", 2, 3), ("same", 3, 4), ("valid", 3, 3)])
+def test_small_convolutions_as_matrix_products_are_the_same_convolution(padding, size, kernel):
+    """`_autodiff.small_convs` (JAX on CPU: outputs smaller than the kernel as matmuls)."""
+    from keras_inits import _autodiff
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, 6))
+    h = keras.layers.Conv2D(5, kernel, padding=padding, name="small")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 1, name="big")(h))
+    x = np.random.default_rng(0).normal(size=(3, size, size, 6)).astype("float32")
+    expected = to_numpy(model(x))
+    with _autodiff.small_convs(model):
+        patched = "convolution_op" in model.get_layer("small").__dict__
+        np.testing.assert_allclose(to_numpy(model(x)), expected, rtol=1e-5, atol=1e-5)
+    assert patched == (keras.backend.backend() == "jax")
+    assert "convolution_op" not in model.get_layer("small").__dict__

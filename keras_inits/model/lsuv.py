@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_inits import _capture
+from keras_inits import _autodiff, _capture
 from keras_inits._sampling import compute_dtype, orthogonal
 from keras_inits.schemes.orthogonal import Orthogonal
 
@@ -203,7 +203,7 @@ def lsuv(
             return layer.activation(z) if layer.activation is not None else z
         return call(*args, **kwargs)
 
-    with _capture.hooked(layers, observe):
+    with _capture.hooked(layers, observe), _autodiff.small_convs(model):
         _capture.run(model, x)
 
     results = []
@@ -242,7 +242,11 @@ def lsuv(
         return call(*args, **kwargs)
 
     try:
-        with _capture.hooked(candidates, calibrate), _one_blas_thread():
+        with (
+            _capture.hooked(candidates, calibrate),
+            _one_blas_thread(),
+            _autodiff.small_convs(model),
+        ):
             _capture.run(model, x)
     except BaseException:
         for kernel, value in reversed(originals):
