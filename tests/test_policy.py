@@ -8,10 +8,10 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import to_numpy
 from sklearn.datasets import load_digits
 
 import keras_inits
-from conftest import BACKEND, to_numpy
 from keras_inits._seeds import path_seed
 from keras_inits.model import policy as policy_module
 

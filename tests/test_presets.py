@@ -346,9 +346,9 @@ FLAX_CASES = {
     # Flax's DenseGeneral (MultiHeadDotProductAttention's projections) draws lecun_normal on
     # the kernel flattened to (contracted, features) and reshapes it: fan_in = the contracted
     # size, 48 for query/key/value, heads * head_dim = 64 for the output projection.
-    "MHA query": (lambda: _mha(), "query/kernel", jax.nn.initializers.lecun_normal(),
+    "MHA query": (lambda: _flax_mha(), "query/kernel", jax.nn.initializers.lecun_normal(),
                   (48, 64), lambda w: w.reshape(48, 4, 16)),
-    "MHA output": (lambda: _mha(), "attention_output/kernel",
+    "MHA output": (lambda: _flax_mha(), "attention_output/kernel",
                    jax.nn.initializers.lecun_normal(), (64, 48),
                    lambda w: w.reshape(4, 16, 48)),
     "EinsumDense": (
@@ -358,7 +358,7 @@ FLAX_CASES = {
 }
 
 
-def _mha():
+def _flax_mha():
     layer = keras.layers.MultiHeadAttention(4, 16)
     layer.build((None, 6, 48), (None, 6, 48))
     return layer
@@ -437,7 +437,7 @@ def test_gpt2_preset_scales_the_residual_projections():
 
 
 def test_flax_preset_einsum_biases_are_zero():
-    layer = _mha()
+    layer = _flax_mha()
     for v in layer.weights:
         v.assign(np.full(v.shape, 3.0))
     report = keras_inits.apply(layer, "flax", seed=0, verbose=0)
