@@ -12,14 +12,14 @@ Runs one fresh process per backend (this script with `--worker`) and measures, m
   one-time compile (into an empty cache directory) and its load from the cache;
 - building a small zoo (MLP, CNN, Embedding + MultiHeadAttention + LSTM + EinsumDense) under
   `override_keras_names()`: without seeding, under `seeding(0)` and under
-  `seeding(0, portable=True)`. Warm: fresh layers each build in one process whose compiled
-  kernels are warm, the three timed in interleaved rounds. Cold: the first build in a fresh
+  `seeding(0, portable=True)`. Warm: fresh layers each build in one process of its own
+  (`--build`) whose compiled kernels are warm, the three timed in interleaved rounds. Cold: the first build in a fresh
   process (`--cold SCOPE`), after the imports and one tiny backend op (the start-up every scope
   shares), so each scope pays its own one-time costs (compiles, kernel loads) and only those;
   medians of `--cold-repeats` processes per scope, interleaved.
 
 Writes the table to `benchmarks/RESULTS.md`, section "portable". Usage:
-`.venv/bin/python benchmarks/portable.py [--repeats 7] [--cold-repeats 3]`
+`.venv/bin/python benchmarks/portable.py [--repeats 7] [--cold-repeats 5]`
 """
 
 from __future__ import annotations
@@ -77,12 +77,11 @@ def worker(repeats):
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import keras
     from common import make_sync
-    from portable_zoo import zoo
 
     import keras_inits
 
     sync = make_sync()
-    record = {"backend": keras.backend.backend(), "draws": {}, "build": {}}
+    record = {"backend": keras.backend.backend(), "draws": {}}
     for name in SCHEMES:
         init = getattr(keras_inits, name)(seed=1)
 
@@ -106,6 +105,16 @@ def worker(repeats):
                 _portable._c_kernel = kernel
     if record["backend"] == "torch":
         record["kernel"] = kernel_costs()
+    print("RECORD " + json.dumps(record))
+
+
+def build_worker(repeats):
+    """Warm builds, in their own process: after the large draws every build here ran up to 3x
+    slower (the allocator's state), which only added noise to the ratios."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from portable_zoo import zoo
+
+    import keras_inits
 
     def build(label):
         def run():
@@ -119,13 +128,12 @@ def worker(repeats):
     for run in runs.values():
         run(), run()  # warm-up: compiled kernels, lazy imports
     times = {label: [] for label in runs}
-    for _ in range(max(5, repeats)):
+    for _ in range(max(9, 2 * repeats)):  # builds are short: more rounds, less noise
         for label, run in runs.items():
             start = time.perf_counter()
             run()
             times[label].append(time.perf_counter() - start)
-    record["build"] = {label: statistics.median(t) for label, t in times.items()}
-    print("RECORD " + json.dumps(record))
+    print("RECORD " + json.dumps({label: statistics.median(t) for label, t in times.items()}))
 
 
 def kernel_costs():
@@ -245,11 +253,14 @@ def main():
         help="fresh processes per backend and scope for the cold build",
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory", choices=SCHEMES, help=argparse.SUPPRESS)
     parser.add_argument("--cold", choices=SCOPES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.repeats)
+    if args.build:
+        return build_worker(args.repeats)
     if args.memory:
         return memory_worker(args.memory)
     if args.cold:
@@ -258,6 +269,7 @@ def main():
     records = []
     for backend in ("jax", "tensorflow", "torch"):
         record = run(backend, "--worker", "--repeats", str(args.repeats))
+        record["build"] = run(backend, "--build", "--repeats", str(args.repeats))
         for name in SCHEMES:
             record["draws"][name]["portable_peak_over_output"] = run(backend, "--memory", name)
         cold = {label: [] for label in SCOPES}
