@@ -86,13 +86,19 @@ def run_backend(backend: str, models: list[str], repeats: int, timeout: float) -
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def markdown(results: dict, models: list[str], repeats: int, seconds: float) -> str:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
+def _load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def markdown(results: dict, models: list[str], repeats: int, seconds: float,
+             load_start: float = float("nan")) -> str:
+    load = _load()
     lines = [
         "## Diagnostics on keras.applications models (issue 14)",
         "",
         f"`.venv/bin/python benchmarks/diagnostics.py --repeats {repeats}` ({seconds:.0f} s, "
-        f"{os.cpu_count()} CPUs, load average at the end {load[0]:.1f}). weights=None, 64x64x3, "
+        f"{os.cpu_count()} CPUs, 1-minute load average {load_start:.1f} at the start and "
+        f"{load:.1f} at the end, other users' work included). weights=None, 64x64x3, "
         "10 classes; `propagation_report` on 8 samples with `y` (partial Jacobian column and "
         "kernel gradients), `jacobian_spectrum` on 8 samples, `lsuv` on 16. Each backend in a "
         "fresh process; per step one first call, then the median of "
@@ -153,12 +159,12 @@ def main(argv=None) -> int:
     if args.worker:
         print(json.dumps(worker(models, args.repeats)))
         return 0
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), _load()
     results = {}
     for backend in [b for b in args.backends.split(",") if b]:
         print(f"{backend} ...", file=sys.stderr, flush=True)
         results[backend] = run_backend(backend, models, args.repeats, args.timeout)
-    text = markdown(results, models, args.repeats, time.perf_counter() - start)
+    text = markdown(results, models, args.repeats, time.perf_counter() - start, load_start)
     print(text)
     if not args.no_write:
         sys.path.insert(0, HERE)

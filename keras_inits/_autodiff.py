@@ -151,13 +151,19 @@ def _small_conv_op(layer):
 
 
 class _Compiled:
-    """`jax.jit(fn)` with the model's variables as arguments, and what its trace recorded."""
+    """`jax.jit(fn)` with the model's variables as arguments, or on TensorFlow a `tf.function`
+    (which reads the variables by reference), and what its trace recorded."""
 
     def __init__(self, model, fn: Callable):
-        import jax
-
         self.variables = list(model.variables)
         self.traced: dict[str, Any] = {}  # filled by `fn` while tracing (e.g. recorded calls)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            self.jitted = None
+            self.function = tf.function(lambda *args: fn(self.traced, *args))
+            return
+        import jax
 
         def pure(values, *args):
             mapping = list(zip(self.variables, values))
@@ -167,6 +173,8 @@ class _Compiled:
         self.jitted = jax.jit(pure)
 
     def __call__(self, *args):
+        if self.jitted is None:
+            return self.function(*args)
         return self.jitted([v.value for v in self.variables], *args)
 
 
@@ -196,6 +204,8 @@ def gradients(model, x, y, loss_fn, variables, key=None) -> list:
     backend = _backend()
     if backend == "jax" and key is not None:
         return _jax_gradients(model, x, y, loss_fn, variables, key)
+    if backend == "tensorflow" and key is not None:
+        return _tf_gradients(model, x, y, loss_fn, variables, key)
     y = ops.convert_to_tensor(y)
     if backend == "tensorflow":
         import tensorflow as tf
@@ -246,6 +256,23 @@ def _jax_gradients(model, x, y, loss_fn, variables, key) -> list:
 
     args = (ops.convert_to_tensor(x), ops.convert_to_tensor(y))
     program = _compiled(model, ("gradients", key, wanted), fn, *args)
+    found = iter(program(*args))
+    missing = set(program.traced["missing"])
+    return [None if i in missing else next(found) for i in range(len(variables))]
+
+
+def _tf_gradients(model, x, y, loss_fn, variables, key) -> list:
+    import tensorflow as tf
+
+    def fn(traced, x, y):
+        with tf.GradientTape() as tape:
+            value = loss_fn(y, model(x, training=False))
+        grads = tape.gradient(value, variables)
+        traced["missing"] = [i for i, g in enumerate(grads) if g is None]
+        return [g for g in grads if g is not None]
+
+    args = (ops.convert_to_tensor(x), ops.convert_to_tensor(y))
+    program = _compiled(model, ("gradients", key, tuple(id(v) for v in variables)), fn, *args)
     found = iter(program(*args))
     missing = set(program.traced["missing"])
     return [None if i in missing else next(found) for i in range(len(variables))]
@@ -304,6 +331,20 @@ def jvp_mean_squares(model, key, forward: Callable, x, tangent) -> tuple[list, l
         program = _compiled(model, ("jvp", key), fn, x, tangent)
         values, squares = program(x, tangent)
         return values, [float(s) for s in squares], program.traced
+    if _backend() == "tensorflow" and key is not None:
+        import tensorflow as tf
+
+        def tf_fn(traced, x, tangent):
+            with tf.autodiff.ForwardAccumulator(x, tangent) as acc:
+                values = forward(x, traced)
+            tangents = [acc.jvp(v, unconnected_gradients="zero") for v in values]
+            squares = [tf.reduce_mean(tf.square(tf.cast(t, "float32"))) for t in tangents]
+            return values, squares
+
+        x, tangent = tf.convert_to_tensor(x), tf.convert_to_tensor(tangent)
+        program = _compiled(model, ("jvp", key), tf_fn, x, tangent)
+        values, squares = program(x, tangent)
+        return values, [float(s) for s in squares], program.traced
     traced: dict[str, Any] = {}
     values, tangents = jvp(lambda x: forward(x, traced), x, tangent)
     squares = [float(np.mean(np.square(_float64(t)))) for t in tangents]
@@ -337,6 +378,24 @@ def per_sample_jacobian(forward: Callable, x, model=None, key=None) -> np.ndarra
 
         x = ops.convert_to_tensor(x)
         jac = _compiled(model, ("jacobian", key), fn, x)(x)
+        jac = np.asarray(ops.convert_to_numpy(ops.cast(jac, "float32")), dtype="float64")
+        return jac.reshape(batch, jac.shape[1], -1)
+    if backend == "tensorflow" and model is not None and key is not None:
+        import tensorflow as tf
+
+        def tf_fn(traced, x):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(x)
+                y = forward(x)
+            eye = tf.eye(y.shape[1], dtype=y.dtype)
+            rows = [
+                tape.gradient(y, x, output_gradients=tf.broadcast_to(eye[k], tf.shape(y)))
+                for k in range(y.shape[1])
+            ]
+            return tf.stack(rows, axis=1)
+
+        x = tf.convert_to_tensor(x)
+        jac = _compiled(model, ("jacobian", key), tf_fn, x)(x)
         jac = np.asarray(ops.convert_to_numpy(ops.cast(jac, "float32")), dtype="float64")
         return jac.reshape(batch, jac.shape[1], -1)
     if backend == "tensorflow":

@@ -166,9 +166,10 @@ def test_bad_arguments(kwargs, error, match):
         keras_inits.propagation_report(model, x, **kwargs)
 
 
-# The JAX program cache (`_autodiff`): one compiled program per model, operation and input
-# signature, with the variables as arguments. Elsewhere these tests check that the keyed and the
-# unkeyed paths agree, which they trivially do.
+# The program cache (`_autodiff`): on JAX one compiled program per model, operation and input
+# signature, with the variables as arguments; on TensorFlow a `tf.function` (which reads the
+# variables by reference). On torch these tests check that the keyed and the unkeyed paths agree,
+# which they trivially do.
 
 
 def report_numbers(report):
@@ -209,7 +210,7 @@ def test_cached_programs_equal_the_uncached_path(monkeypatch):
     assert_same(report_numbers(first), report_numbers(expected))
     assert report_numbers(again) == report_numbers(first)
     assert [r.name for r in again] == [r.name for r in expected] == ["d1", "d2"]
-    if keras.backend.backend() == "jax":
+    if keras.backend.backend() in ("jax", "tensorflow"):
         assert _autodiff.cache_size(model) == 2  # the partial Jacobians and the gradients
     else:
         assert _autodiff.cache_size(model) == 0

@@ -216,12 +216,12 @@ def test_cli_spectrum_bad_arguments(argv, match, capsys):
 
 
 def test_cached_spectrum_equals_the_uncached_path_and_follows_the_weights(monkeypatch):
-    """On JAX the spectrum is one cached program with the weights as arguments (`_autodiff`)."""
+    """On JAX and TensorFlow the spectrum is one cached program (`_autodiff`)."""
     from keras_inits import _autodiff
 
     model, x = small_model(), data((3, 4, 4, 2))
     first = keras_inits.jacobian_spectrum(model, x).singular_values
-    assert _autodiff.cache_size(model) == (1 if keras.backend.backend() == "jax" else 0)
+    assert _autodiff.cache_size(model) == (0 if keras.backend.backend() == "torch" else 1)
 
     def uncached():
         with monkeypatch.context() as m:
@@ -236,4 +236,4 @@ def test_cached_spectrum_equals_the_uncached_path_and_follows_the_weights(monkey
     scaled = keras_inits.jacobian_spectrum(model, x).singular_values
     assert not np.allclose(scaled, first)
     np.testing.assert_allclose(scaled, uncached(), rtol=1e-5, atol=1e-7)
-    assert _autodiff.cache_size(model) == (1 if keras.backend.backend() == "jax" else 0)
+    assert _autodiff.cache_size(model) == (0 if keras.backend.backend() == "torch" else 1)
