@@ -20,6 +20,10 @@ Method, one fresh process per (backend, model, repeat), so each build is cold as
    pool and keeps it: the same for `reinitialize` when it runs first, and for a plain loop of
    `variable.assign(initializer(shape))`), so the 2nd call's peak is reported as well.
 
+5. Mode `loop`, in its own fresh processes: after the same build, a plain loop assigning every
+   float weight `RandomUniform(-0.05, 0.05, seed=i)(shape)` (no plan, no journal), twice: the
+   backend's own floor for the peak memory of drawing and assigning a model.
+
 Reported: medians over repeats (first and second calls separately), and the ratios
 `apply / build`, `reinitialize / build` (target <= 1.2).
 """
@@ -59,7 +63,7 @@ def _timed(call, model, sync) -> tuple[float, float | None]:
     return seconds, (peak - before) * 1024
 
 
-def worker(model_name: str) -> dict:
+def worker(model_name: str, mode: str = "init") -> dict:
     import gc
 
     import keras
@@ -79,10 +83,15 @@ def worker(model_name: str) -> dict:
     sizes = [math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in model.weights]
     largest = record["largest_bytes"] = max(sizes)
     record["model_bytes"] = sum(sizes)
+    def loop():  # the floor: each float weight drawn and assigned, no plan, no journal
+        for i, v in enumerate(model.weights):
+            if "float" in keras.backend.standardize_dtype(v.dtype):
+                v.assign(keras_inits.RandomUniform(-0.05, 0.05, seed=i)(tuple(v.shape), v.dtype))
+
     calls = {
         "apply": lambda: keras_inits.apply(model, "torch", seed=0, verbose=0),
         "reinitialize": lambda: keras_inits.reinitialize(model, seed=0),
-    }
+    } if mode == "init" else {"loop": loop}
     for name, call in calls.items():
         for attempt in ("first", "second"):
             gc.collect()
@@ -93,12 +102,12 @@ def worker(model_name: str) -> dict:
     return record
 
 
-def run(backend: str, model: str) -> dict:
+def run(backend: str, model: str, mode: str = "init") -> dict:
     # A fixed glibc mmap threshold: with the dynamic one, blocks freed after one variable stay
     # in the heap and RSS would count them as in use during the next.
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT + os.pathsep + HERE,
            "TF_CPP_MIN_LOG_LEVEL": "3", "MALLOC_MMAP_THRESHOLD_": "131072"}
-    out = subprocess.run([sys.executable, __file__, "--worker", model], env=env,
+    out = subprocess.run([sys.executable, __file__, "--worker", model, "--mode", mode], env=env,
                          capture_output=True, text=True, timeout=1800)
     lines = [l for l in out.stdout.splitlines() if l.startswith("RECORD ")]
     if out.returncode or not lines:
@@ -115,17 +124,25 @@ def _fmt(value, digits=2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def table(results: dict, repeats: int, jobs: int) -> str:
+def _loop(loops: dict | None, backend: str, model: str) -> str:
+    ok = [r for r in (loops or {}).get((backend, model), []) if "error" not in r]
+    if not ok:
+        return "-"
+    return (f"{_fmt(_median(ok, 'loop_first_peak_over_largest'))}, "
+            f"{_fmt(_median(ok, 'loop_second_peak_over_largest'))}")
+
+
+def table(results: dict, repeats: int, jobs: int, loops: dict | None = None) -> str:
     rows = [
         "| backend | model | build s | apply s (1st / 2nd) | apply / build | reinitialize s "
         "(1st / 2nd) | reinitialize / build | peak beyond model / largest variable, "
-        "1st call (apply, reinitialize) | same, 2nd call |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "1st call (apply, reinitialize) | same, 2nd call | plain assign loop, 1st, 2nd call |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (backend, model), records in results.items():
         ok = [r for r in records if "error" not in r]
         if not ok:
-            rows.append(f"| {backend} | {model} | {records[0]['error']} | | | | | | |")
+            rows.append(f"| {backend} | {model} | {records[0]['error']} | | | | | | | |")
             continue
         m = {key: _median(ok, key) for key in ok[0]}
         rows.append(
@@ -136,7 +153,7 @@ def table(results: dict, repeats: int, jobs: int) -> str:
             f"{_fmt(m['apply_first_peak_over_largest'])}, "
             f"{_fmt(m['reinitialize_first_peak_over_largest'])} | "
             f"{_fmt(m['apply_second_peak_over_largest'])}, "
-            f"{_fmt(m['reinitialize_second_peak_over_largest'])} |")
+            f"{_fmt(m['reinitialize_second_peak_over_largest'])} | {_loop(loops, backend, model)} |")
     largest = {model: next((r["largest_bytes"] for r in records if "largest_bytes" in r), None)
                for (_, model), records in results.items()}
     sizes = ", ".join(f"{m}: {b / 2**20:.1f} MiB" for m, b in largest.items() if b)
@@ -149,12 +166,17 @@ def table(results: dict, repeats: int, jobs: int) -> str:
         "(target <= 1.2). Peak memory: `VmHWM - VmRSS` around each call over the largest "
         f"variable ({sizes}; target <= 2); the 1st call in a process also holds what the "
         "backend keeps after its first pass of draws and assignments (TensorFlow's oneDNN "
-        "allocator pool; see the script's docstring).\n\n" + "\n".join(rows) + "\n")
+        "allocator pool; see the script's docstring). Plain assign loop: in its own fresh "
+        "processes, after the same build, every float weight assigned "
+        "`RandomUniform(seed=i)(shape)` with `variable.assign`, no plan and no journal: "
+        "the backend's own floor.\n\n" + "\n".join(rows) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--worker")
+    parser.add_argument("--mode", default="init", choices=["init", "loop"],
+                        help="worker: apply and reinitialize, or the plain assign loop")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--models", default="resnet50,transformer12")
@@ -162,16 +184,19 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.worker:
-        print("RECORD " + json.dumps(worker(args.worker)))
+        print("RECORD " + json.dumps(worker(args.worker, args.mode)))
         return
     load = os.getloadavg()[0]
-    cases = [(b, m) for b in args.backends.split(",") for m in args.models.split(",")]
+    cases = [(b, m, mode) for b in args.backends.split(",") for m in args.models.split(",")
+             for mode in ("init", "loop")]
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         records = list(pool.map(lambda case: run(*case), cases * args.repeats))
-    results = {case: records[i::len(cases)] for i, case in enumerate(cases)}
-    for case, rows in results.items():
+    by_case = {case: records[i::len(cases)] for i, case in enumerate(cases)}
+    results = {(b, m): by_case[(b, m, "init")] for b, m, mode in cases if mode == "init"}
+    loops = {(b, m): by_case[(b, m, "loop")] for b, m, mode in cases if mode == "init"}
+    for case, rows in by_case.items():
         print(*case, json.dumps(rows), flush=True)
-    markdown = table(results, args.repeats, args.jobs)
+    markdown = table(results, args.repeats, args.jobs, loops)
     markdown += (f"\nLoad average (1 min) at the start and the end: {load:.1f}, "
                  f"{os.getloadavg()[0]:.1f}, on {os.cpu_count()} CPUs.\n")
     print(markdown)
