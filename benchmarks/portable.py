@@ -13,10 +13,12 @@ Runs one fresh process per backend (this script with `--worker`) and measures, m
 - building a small zoo (MLP, CNN, Embedding + MultiHeadAttention + LSTM + EinsumDense) under
   `override_keras_names()`: without seeding, under `seeding(0)` and under
   `seeding(0, portable=True)`. Warm: fresh layers each build in one process of its own
-  (`--build`) whose compiled kernels are warm, the three timed in interleaved rounds. Cold: the first build in a fresh
-  process (`--cold SCOPE`), after the imports and one tiny backend op (the start-up every scope
-  shares), so each scope pays its own one-time costs (compiles, kernel loads) and only those;
-  medians of `--cold-repeats` processes per scope, interleaved.
+  (`--build`) whose compiled kernels are warm, the three timed in interleaved rounds (rotating
+  order, heap collected before each), in wall time and in process CPU time (steadier on a
+  shared machine). Cold: the first build in a fresh process (`--cold SCOPE`), after the
+  imports and one tiny backend op (the start-up every scope shares), so each scope pays its own
+  one-time costs (compiles, kernel loads) and only those; medians of `--cold-repeats`
+  processes per scope, interleaved.
 
 Writes the table to `benchmarks/RESULTS.md`, section "portable". Usage:
 `.venv/bin/python benchmarks/portable.py [--repeats 7] [--cold-repeats 5]`
@@ -128,12 +130,21 @@ def build_worker(repeats):
     for run in runs.values():
         run(), run()  # warm-up: compiled kernels, lazy imports
     times = {label: [] for label in runs}
-    for _ in range(max(9, 2 * repeats)):  # builds are short: more rounds, less noise
-        for label, run in runs.items():
-            start = time.perf_counter()
-            run()
+    cpu = {label: [] for label in runs}
+    labels = list(runs)
+    for round_ in range(max(25, 5 * repeats)):  # builds are short: more rounds, less noise
+        # The order rotates, and every build starts from a collected heap: with a fixed order
+        # and the collector's fixed thresholds, the costly collections fell on the same scope
+        # every round (ratios of 0.73 and 1.35 for the same code).
+        for label in labels[round_ % 3 :] + labels[: round_ % 3]:
+            gc.collect()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            runs[label]()
             times[label].append(time.perf_counter() - start)
-    print("RECORD " + json.dumps({label: statistics.median(t) for label, t in times.items()}))
+            cpu[label].append(time.process_time() - start_cpu)
+    record = {label: statistics.median(t) for label, t in times.items()}
+    record["cpu"] = {label: statistics.median(t) for label, t in cpu.items()}
+    print("RECORD " + json.dumps(record))
 
 
 def kernel_costs():
@@ -203,7 +214,8 @@ def table(records, loads) -> str:
         "fallback. Peak: RSS high-water mark of the portable draw over the output's bytes "
         "(1.0 = no scratch; target <= 2). Builds: the zoo of `tests/portable_zoo.py` built "
         "under `seeding(0)` and `seeding(0, portable=True)` against without (target <= 1.1); "
-        "warm: in one process, kernels compiled; cold: the first build in a fresh process, "
+        "warm: in one process, kernels compiled (wall and CPU time); cold: the first build in a "
+        "fresh process, "
         "after the start-up all three share.",
         "",
         "| backend | scheme | native (ms) | portable (ms) | portable / native | eager / native "
@@ -221,14 +233,16 @@ def table(records, loads) -> str:
     lines += [
         "",
         "| backend | warm build, no scope (ms) | seeding / none | portable / none "
+        "| warm, CPU time: seeding / none | portable / none "
         "| cold build, no scope (ms) | seeding / none | portable / none |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
-        b, c = r["build"], r["cold"]
+        b, c, u = r["build"], r["cold"], r["build"]["cpu"]
         lines.append(
             f"| {r['backend']} | {b['none'] * 1e3:.0f} | {b['seeding'] / b['none']:.2f} "
-            f"| {b['portable'] / b['none']:.2f} | {c['none'] * 1e3:.0f} | "
+            f"| {b['portable'] / b['none']:.2f} | {u['seeding'] / u['none']:.2f} "
+            f"| {u['portable'] / u['none']:.2f} | {c['none'] * 1e3:.0f} | "
             f"{c['seeding'] / c['none']:.2f} | {c['portable'] / c['none']:.2f} |"
         )
     for r in records:
