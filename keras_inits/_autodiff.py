@@ -17,7 +17,10 @@ of dispatch. The program takes the model's variables as arguments (under a
 changes nothing but the arguments; the key also holds the input shapes and dtypes and a
 fingerprint of the model (its variables' identities, shapes and dtypes and each layer's
 `trainable`, activation and dtype policy), so any change of those traces a new program.
-`clear_cache()` drops every program.
+On TensorFlow the same cache holds one `tf.function` per key (it reads the variables by
+reference), in place of one eager reverse pass per Jacobian row from a persistent tape.
+`jvp_mean_squares` is the keyed form of `jvp` that `propagation_report` uses (the tangents
+reduced to one mean square each). `clear_cache()` drops every program.
 
 Everything else (which tensors to record, statistics, reports) is backend-neutral and lives in
 `_capture`, `diagnostics/propagation.py` and `diagnostics/jacobian.py`.
@@ -49,19 +52,19 @@ def _accepts(fn, name: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# JAX: one compiled program per model, operation, key and input signature
+# JAX and TensorFlow: one compiled program per model, operation, key and input signature
 
 # model -> {key: _Compiled}; weak, so that the programs go with the model.
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def clear_cache() -> None:
-    """Drops every compiled program (JAX)."""
+    """Drops every compiled program (JAX, TensorFlow)."""
     _CACHE.clear()
 
 
 def cache_size(model) -> int:
-    """How many compiled programs are cached for `model` (JAX; 0 elsewhere)."""
+    """How many compiled programs are cached for `model` (JAX, TensorFlow; 0 on torch)."""
     return len(_CACHE.get(model, {}))
 
 
@@ -195,9 +198,9 @@ def gradients(model, x, y, loss_fn, variables, key=None) -> list:
     """`d loss_fn(y, model(x)) / d v` for each `v` in `variables` (backend tensors).
 
     TensorFlow's GradientTape, `jax.grad` over `model.stateless_call`, or torch autograd.
-    None where `v` does not influence the loss. On JAX with a hashable `key` that stands for
-    `loss_fn` (the same key must mean the same loss), the gradient is one cached compiled
-    program.
+    None where `v` does not influence the loss. On JAX and TensorFlow with a hashable `key`
+    that stands for `loss_fn` (the same key must mean the same loss), the gradient is one cached
+    compiled program.
     """
     if not variables:
         return []
@@ -314,9 +317,9 @@ def jvp_mean_squares(model, key, forward: Callable, x, tangent) -> tuple[list, l
     """`jvp(forward, x, tangent)`, reduced: `(values, [mean(t**2) for each tangent t], traced)`.
 
     `forward(x)` must run `model` (and may fill the dict `traced`, which comes back, with what
-    it records while running). On JAX with a hashable `key` (the same key must mean the same
-    `forward`), one cached compiled program that reduces the tangents where they are;
-    elsewhere `jvp` and float64 means on the host.
+    it records while running). On JAX and TensorFlow with a hashable `key` (the same key must
+    mean the same `forward`), one cached compiled program that reduces the tangents where they
+    are; elsewhere `jvp` and float64 means on the host.
     """
     if _backend() == "jax" and key is not None:
         import jax
@@ -360,9 +363,10 @@ def per_sample_jacobian(forward: Callable, x, model=None, key=None) -> np.ndarra
 
     `forward` maps `(batch, *input)` to `(batch, n_out)` and treats samples independently
     (inference mode), so the gradient of the batch sum of output unit `k` holds every
-    sample's row `k`: `n_out` reverse passes after one forward pass. On JAX with `model` (the
-    model `forward` runs) and a hashable `key` (the same key must mean the same `forward`),
-    one cached compiled program, the reverse passes vectorized by `jax.vmap`.
+    sample's row `k`: `n_out` reverse passes after one forward pass. On JAX and TensorFlow with
+    `model` (the model `forward` runs) and a hashable `key` (the same key must mean the same
+    `forward`), one cached compiled program (on JAX the reverse passes vectorized by
+    `jax.vmap`).
     """
     backend = _backend()
     batch = int(x.shape[0])

@@ -252,10 +252,10 @@ def partial_jacobian_norms(recorder: _capture.Recorder, x, probes: int, seed: in
 
     def forward(inputs, traced):
         outputs = recorder(inputs)
-        traced["calls"] = recorder.calls  # on JAX, recorded once, when the program is traced
+        traced["calls"] = recorder.calls  # compiled: recorded once, when the program is traced
         return outputs
 
-    # On JAX, one compiled program per model and input signature (see `_autodiff`).
+    # On JAX and TensorFlow, one compiled program per model and input signature (`_autodiff`).
     key = ("partial_jacobian_norms", tuple(id(layer) for layer in recorder.layers))
     for _ in range(probes):
         tangent = rng.standard_normal(x.shape).astype(x.dtype)
