@@ -611,6 +611,8 @@ def householder_product(v, tau):
     """
     import tensorflow as tf
 
+    if tf.executing_eagerly():  # in numpy: a dozen eager TF ops cost ~3 ms, numpy ~0.1 ms
+        return tf.convert_to_tensor(_host_householder_product(v.numpy(), tau.numpy()))
     dtype = v.dtype
     v, tau = tf.cast(v, tf.float64), tf.cast(tau, tf.float64)
     m, k = v.shape[-2], v.shape[-1]
@@ -622,3 +624,15 @@ def householder_product(v, tau):
     )
     eye = tf.eye(m, k, batch_shape=tf.shape(v)[:-2], dtype=tf.float64)
     return tf.cast(eye - tf.linalg.matmul(v, t_v1), dtype)
+
+
+def _host_householder_product(v: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """`householder_product` in float64 numpy, rounded once to `v`'s dtype."""
+    dtype = v.dtype
+    v, tau = v.astype(np.float64), tau.astype(np.float64)
+    m, k = v.shape[-2], v.shape[-1]
+    gram = np.swapaxes(v, -1, -2) @ v
+    inverse_t = np.triu(gram, 1)
+    inverse_t[..., range(k), range(k)] = 1.0 / tau
+    t_v1 = np.linalg.solve(inverse_t, np.swapaxes(v[..., :k, :], -1, -2))
+    return (np.eye(m, k) - v @ t_v1).astype(dtype)
