@@ -28,9 +28,9 @@ Everything else (which tensors to record, statistics, reports) is backend-neutra
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import inspect
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -54,8 +54,11 @@ def _accepts(fn, name: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 # JAX and TensorFlow: one compiled program per model, operation, key and input signature
 
-# model -> {key: _Compiled}; weak, so that the programs go with the model.
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# id(model) -> (model, {key: _Compiled}), the models used last at the end. A program's
+# closures hold its model, so a weak mapping would never let go of one: instead the programs of
+# the last `_MODELS` models are kept (and those models with them).
+_CACHE: collections.OrderedDict[int, tuple[Any, dict]] = collections.OrderedDict()
+_MODELS = 4
 
 
 def clear_cache() -> None:
@@ -65,7 +68,19 @@ def clear_cache() -> None:
 
 def cache_size(model) -> int:
     """How many compiled programs are cached for `model` (JAX, TensorFlow; 0 on torch)."""
-    return len(_CACHE.get(model, {}))
+    entry = _CACHE.get(id(model))
+    return len(entry[1]) if entry is not None and entry[0] is model else 0
+
+
+def _programs(model) -> dict:
+    """`model`'s programs, made the most recently used; the oldest model's go past `_MODELS`."""
+    entry = _CACHE.get(id(model))
+    if entry is None or entry[0] is not model:
+        entry = _CACHE[id(model)] = (model, {})
+    _CACHE.move_to_end(id(model))
+    while len(_CACHE) > _MODELS:
+        _CACHE.popitem(last=False)
+    return entry[1]
 
 
 def _signature(tree) -> tuple:
@@ -187,7 +202,7 @@ def _compiled(model, key, fn: Callable, *args) -> _Compiled:
     `fn(traced, *args)` is traced once per entry; `traced` is a dict it may fill while tracing.
     """
     full_key = (key, _signature(args), _fingerprint(model))
-    programs = _CACHE.setdefault(model, {})
+    programs = _programs(model)
     program = programs.get(full_key)
     if program is None:
         program = programs[full_key] = _Compiled(model, fn)

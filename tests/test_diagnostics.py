@@ -270,3 +270,17 @@ def test_small_convolutions_as_matrix_products_are_the_same_convolution(padding,
         np.testing.assert_allclose(to_numpy(model(x)), expected, rtol=1e-5, atol=1e-5)
     assert patched == (keras.backend.backend() == "jax")
     assert "convolution_op" not in model.get_layer("small").__dict__
+
+
+def test_cache_keeps_the_last_models_only():
+    from keras_inits import _autodiff
+
+    _autodiff.clear_cache()
+    x, _ = arrays()
+    models = [tiny() for _ in range(_autodiff._MODELS + 1)]
+    for model in models:
+        keras_inits.propagation_report(model, x)
+    cached = 0 if keras.backend.backend() == "torch" else 1
+    assert _autodiff.cache_size(models[0]) == 0  # the oldest went
+    assert [_autodiff.cache_size(m) for m in models[1:]] == [cached] * _autodiff._MODELS
+    assert len(_autodiff._CACHE) == (0 if keras.backend.backend() == "torch" else _autodiff._MODELS)
