@@ -91,8 +91,8 @@ def _load() -> float:
 
 
 def markdown(results: dict, models: list[str], repeats: int, seconds: float,
-             load_start: float = float("nan")) -> str:
-    load = _load()
+             load_start: float = float("nan"), load_end: float | None = None) -> str:
+    load = _load() if load_end is None else load_end
     lines = [
         "## Diagnostics on keras.applications models (issue 14)",
         "",
@@ -103,7 +103,9 @@ def markdown(results: dict, models: list[str], repeats: int, seconds: float,
         "kernel gradients), `jacobian_spectrum` on 8 samples, `lsuv` on 16. Each backend in a "
         "fresh process; per step one first call, then the median of "
         f"{repeats} more (seconds). Targets (on the medians): report and spectrum <= 2x torch, "
-        "lsuv <= 1.5x torch.",
+        "lsuv <= 1.5x torch. The backends run one after the other, so on a shared machine "
+        "the ratios also carry the change of load between them, and torch's OpenMP threads "
+        "slow down most when the machine is busy: read pass/fail with the load averages.",
         "",
         "| model | step | TF median | JAX median | torch median | TF / torch | JAX / torch "
         "| target | TF first | JAX first | torch first |",
