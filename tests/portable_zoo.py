@@ -30,16 +30,27 @@ FAMILIES = {
 
 
 def zoo():
-    mlp = keras.Sequential([keras.Input((20,)), L.Dense(32, name="mlp_in", activation="relu"),
-                            L.Dense(10, name="mlp_out", kernel_initializer="he_normal")])
-    cnn = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(8, 3, name="conv"),
-                            L.Conv2D(4, 3, name="conv_out", kernel_initializer="lecun_normal")])
+    mlp = keras.Sequential(
+        [
+            keras.Input((20,)),
+            L.Dense(32, name="mlp_in", activation="relu"),
+            L.Dense(10, name="mlp_out", kernel_initializer="he_normal"),
+        ]
+    )
+    cnn = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            L.Conv2D(8, 3, name="conv"),
+            L.Conv2D(4, 3, name="conv_out", kernel_initializer="lecun_normal"),
+        ]
+    )
     tokens = keras.Input((6,), dtype="int32")
     x = L.Embedding(50, 16, name="embed")(tokens)
     x = L.MultiHeadAttention(2, 8, name="mha")(x, x)
     x = L.LSTM(12, name="lstm", return_sequences=True)(x)
-    x = L.EinsumDense("btd,de->bte", (None, 24), name="einsum",
-                      kernel_initializer="random_normal")(x)
+    x = L.EinsumDense("btd,de->bte", (None, 24), name="einsum", kernel_initializer="random_normal")(
+        x
+    )
     return [mlp, cnn, keras.Model(tokens, x)]
 
 
@@ -49,6 +60,7 @@ if __name__ == "__main__":
     weights = {}
     for model in models:
         paths = _seeds.model_seeding_paths(model)
-        weights.update({paths[id(v)]: np.asarray(keras.ops.convert_to_numpy(v.value))
-                        for v in model.weights})
+        weights.update(
+            {paths[id(v)]: np.asarray(keras.ops.convert_to_numpy(v.value)) for v in model.weights}
+        )
     np.savez(sys.argv[1], **weights)

@@ -14,7 +14,7 @@ import pytest
 
 import keras_inits
 from keras_inits import _seeds
-from tests.conftest import BACKEND, to_numpy
+from tests.conftest import to_numpy
 
 L = keras.layers
 
@@ -29,8 +29,10 @@ def mlp(insert=False, names=("a", "b", "c")):
     layers = [keras.Input((12,)), L.Dense(16, name=names[0], activation="relu")]
     if insert:
         layers.append(L.Dense(16, name="inserted"))
-    layers += [L.Dense(8, name=names[1], kernel_initializer=keras_inits.HeNormal()),
-               L.Dense(4, name=names[2], bias_initializer=keras_inits.RandomUniform())]
+    layers += [
+        L.Dense(8, name=names[1], kernel_initializer=keras_inits.HeNormal()),
+        L.Dense(4, name=names[2], bias_initializer=keras_inits.RandomUniform()),
+    ]
     return keras.Sequential(layers)
 
 
@@ -38,7 +40,9 @@ def functional():
     inputs = keras.Input((12,))
     x = L.Dense(16, name="a", activation="relu")(inputs)
     x = L.Dense(8, name="b", kernel_initializer=keras_inits.HeNormal())(x)
-    return keras.Model(inputs, L.Dense(4, name="c", bias_initializer=keras_inits.RandomUniform())(x))
+    return keras.Model(
+        inputs, L.Dense(4, name="c", bias_initializer=keras_inits.RandomUniform())(x)
+    )
 
 
 class Subclassed(keras.Model):
@@ -62,12 +66,17 @@ def test_values_follow_the_path_rule():
     with keras_inits.override_keras_names(), keras_inits.seeding(7):
         got = weights(mlp())
     # Independent reference: the same schemes with the derived seed passed explicitly.
-    assert np.array_equal(got["a/kernel"], to_numpy(
-        keras_inits.GlorotUniform(seed=_seeds.path_seed(7, "a/kernel"))((12, 16))))
-    assert np.array_equal(got["b/kernel"], to_numpy(
-        keras_inits.HeNormal(seed=_seeds.path_seed(7, "b/kernel"))((16, 8))))
-    assert np.array_equal(got["c/bias"], to_numpy(
-        keras_inits.RandomUniform(seed=_seeds.path_seed(7, "c/bias"))((4,))))
+    assert np.array_equal(
+        got["a/kernel"],
+        to_numpy(keras_inits.GlorotUniform(seed=_seeds.path_seed(7, "a/kernel"))((12, 16))),
+    )
+    assert np.array_equal(
+        got["b/kernel"],
+        to_numpy(keras_inits.HeNormal(seed=_seeds.path_seed(7, "b/kernel"))((16, 8))),
+    )
+    assert np.array_equal(
+        got["c/bias"], to_numpy(keras_inits.RandomUniform(seed=_seeds.path_seed(7, "c/bias"))((4,)))
+    )
     assert not np.array_equal(got["a/kernel"][:, :8], got["b/kernel"][:12])
 
 
@@ -104,8 +113,12 @@ def test_other_seeds_and_no_scope_differ():
 
 def test_explicit_seeds_keep_their_meaning():
     def build():
-        return keras.Sequential([keras.Input((5,)), L.Dense(
-            3, name="d", kernel_initializer=keras_inits.HeUniform(seed=11))])
+        return keras.Sequential(
+            [
+                keras.Input((5,)),
+                L.Dense(3, name="d", kernel_initializer=keras_inits.HeUniform(seed=11)),
+            ]
+        )
 
     with keras_inits.seeding(0):
         scoped = weights(build())
@@ -127,17 +140,23 @@ def test_several_draws_for_one_variable_get_distinct_streams():
     bias = to_numpy(layer.cell.bias.value)
     assert np.array_equal(bias[4:8], np.ones(4))  # the forget gate
     assert not np.array_equal(bias[:4], bias[8:12])
-    first = to_numpy(keras_inits.RandomNormal(stddev=1.0, seed=_seeds.path_seed(
-        0, "lstm/lstm_cell/bias"))((4,)))
-    second = to_numpy(keras_inits.RandomNormal(stddev=1.0, seed=_seeds.path_seed(
-        0, "lstm/lstm_cell/bias#1"))((8,)))
+    first = to_numpy(
+        keras_inits.RandomNormal(stddev=1.0, seed=_seeds.path_seed(0, "lstm/lstm_cell/bias"))((4,))
+    )
+    second = to_numpy(
+        keras_inits.RandomNormal(stddev=1.0, seed=_seeds.path_seed(0, "lstm/lstm_cell/bias#1"))(
+            (8,)
+        )
+    )
     assert np.array_equal(bias[:4], first) and np.array_equal(bias[8:], second)
 
 
 def test_a_wrapped_initializer_takes_the_path_seed():
     depth = keras_inits.DepthScaled(keras_inits.HeNormal(), 8)
     with keras_inits.seeding(2):
-        model = keras.Sequential([keras.Input((6,)), L.Dense(4, name="d", kernel_initializer=depth)])
+        model = keras.Sequential(
+            [keras.Input((6,)), L.Dense(4, name="d", kernel_initializer=depth)]
+        )
     expected = to_numpy(keras_inits.HeNormal(seed=_seeds.path_seed(2, "d/kernel"))((6, 4)))
     np.testing.assert_allclose(weights(model)["d/kernel"], expected * depth.factor, rtol=1e-6)
 
@@ -214,13 +233,21 @@ def test_scope_is_per_thread():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"seed": -1}, ValueError, r"Argument `seed` must be an int in \[0, 4294967295\].*Received: seed=-1"),
+        (
+            {"seed": -1},
+            ValueError,
+            r"Argument `seed` must be an int in \[0, 4294967295\].*Received: seed=-1",
+        ),
         ({"seed": 2**32}, ValueError, r"Received: seed=4294967296"),
         ({"seed": 1.5}, TypeError, r"Argument `seed` must be an int.*Received: seed=1.5"),
         ({"seed": "0"}, TypeError, r"Received: seed='0'"),
         ({"seed": True}, TypeError, r"Received: seed=True"),
         ({"seed": None}, TypeError, r"Received: seed=None"),
-        ({"seed": 0, "portable": 1}, TypeError, r"Argument `portable` must be a bool.*Received: portable=1"),
+        (
+            {"seed": 0, "portable": 1},
+            TypeError,
+            r"Argument `portable` must be a bool.*Received: portable=1",
+        ),
         ({"seed": 0, "portable": "yes"}, TypeError, r"Received: portable='yes'"),
         ({"seed": 0, "portable": None}, TypeError, r"Received: portable=None"),
     ],
@@ -251,8 +278,9 @@ def test_einsum_dense_copies_of_unseeded_initializers_stay_path_seeded():
     def build(extra):
         inputs = keras.Input((10,))
         x = L.Dense(10, name="extra")(inputs) if extra else inputs
-        outputs = L.EinsumDense("ab,bc->ac", 6, name="e",
-                                kernel_initializer=keras_inits.GlorotUniform())(x)
+        outputs = L.EinsumDense(
+            "ab,bc->ac", 6, name="e", kernel_initializer=keras_inits.GlorotUniform()
+        )(x)
         return keras.Model(inputs, outputs)
 
     with keras_inits.seeding(1):
