@@ -141,6 +141,20 @@ def test_softmax_from_int_or_one_hot_labels(one_hot):
     np.testing.assert_allclose(head_bias(model), expected, rtol=1e-6)
 
 
+def test_default_link_follows_the_heads_activation():
+    # A softmax head with no `link` gets log p (the same values as link="softmax"); a linear
+    # head gets the documented default, the sigmoid's log-odds.
+    y = np.array([0] * 6 + [1] * 3 + [3] * 1)
+    model = classifier(4, "softmax")
+    assert keras_inits.init_output_bias(model, y).link == "softmax"
+    np.testing.assert_allclose(
+        head_bias(model), [math.log(0.6), math.log(0.3), math.log(EPS), math.log(0.1)], rtol=1e-6)
+    logits = classifier(2, None)
+    assert keras_inits.init_output_bias(logits, np.array([[1, 0], [0, 0], [0, 0], [0, 1]])).link \
+        == "sigmoid"
+    np.testing.assert_allclose(head_bias(logits), [math.log(1 / 3)] * 2, rtol=1e-6)
+
+
 def test_softmax_accepts_int_labels_of_shape_n_by_1():
     model = classifier(3, "softmax")
     keras_inits.init_output_bias(model, np.array([[0], [2], [2], [2]]), "softmax")

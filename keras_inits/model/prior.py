@@ -137,7 +137,7 @@ def _check_activation(chosen, link: str) -> None:
 def init_output_bias(
     model: keras.Model,
     y: Any,
-    link: Link = "sigmoid",
+    link: Link | None = None,
     *,
     layer: str | keras.layers.Layer | None = None,
     eps: float = EPS,
@@ -158,8 +158,11 @@ def init_output_bias(
         y: the training labels: for "sigmoid", 0/1 labels `(n,)` or multi-hot `(n, outputs)`;
             for "softmax", integer labels `(n,)` in `[0, outputs)` or one-hot `(n, outputs)`;
             for "identity", targets `(n,)` or `(n, outputs)`. Soft labels in [0, 1] work too.
-        link: "sigmoid" (default), "softmax" or "identity": the head's output function. A layer
-            whose own activation is sigmoid or softmax must match it.
+        link: "sigmoid", "softmax" or "identity": the head's output function. A layer whose
+            own activation is sigmoid or softmax must match it. Default (None): the head's own
+            activation where it is sigmoid or softmax, else "sigmoid" (a head emitting logits
+            for a binary or multi-label loss); pass "softmax" for softmax logits and
+            "identity" for regression.
         layer: the output layer, by name or as a layer of `model`; default: the last Dense
             layer with a bias (the order of `model`'s layers, nested models included).
         eps: clip of the prior for the log links, in (0, 0.5) (default 1e-6).
@@ -184,8 +187,11 @@ def init_output_bias(
             "Argument `model` must be built (call it on data, or give it an Input) so that its "
             f"output bias exists. Received: model={model.name!r} (not built)"
         )
-    link = _checks.choice("link", link, LINKS)
     chosen = output_layer(model, layer)
+    if link is None:
+        activation = getattr(getattr(chosen, "activation", None), "__name__", "linear")
+        link = "softmax" if activation == "softmax" else "sigmoid"
+    link = _checks.choice("link", link, LINKS)
     _check_activation(chosen, link)
     bias = chosen.bias
     initializer = PriorBias(prior_of(y, link, bias.shape[0]).tolist(), link=link, eps=eps)
