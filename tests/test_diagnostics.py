@@ -272,6 +272,41 @@ def test_small_convolutions_as_matrix_products_are_the_same_convolution(padding,
     assert "convolution_op" not in model.get_layer("small").__dict__
 
 
+@pytest.mark.parametrize(
+    "size, kernel, strides, padding, multiplier, bias",
+    [(8, 3, 1, "same", 1, True), (8, 3, 2, "same", 1, False), (7, 3, 2, "same", 2, True),
+     (9, 5, 2, "valid", 1, True), (4, 3, 1, "valid", 3, False), (5, 3, 2, "same", 1, True)],
+)
+def test_depthwise_as_sums_of_taps_is_the_same_convolution(
+    size, kernel, strides, padding, multiplier, bias
+):
+    """`_autodiff.small_convs(depthwise=True)`: on JAX on CPU DepthwiseConv2D as sums of scaled
+    input slices; against Keras' own layer (float32 rounding of a 9-25 term sum)."""
+    from keras_inits import _autodiff
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, 4))
+    h = keras.layers.DepthwiseConv2D(
+        kernel, strides=strides, padding=padding, depth_multiplier=multiplier, use_bias=bias,
+        activation="relu", bias_initializer="random_normal", name="dw")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, name="pointwise")(h))
+    x = np.random.default_rng(0).normal(size=(2, size, size, 4)).astype("float32")
+    expected = to_numpy(model(x))
+    calls = []
+    with _autodiff.small_convs(model, depthwise=True):
+        layer = model.get_layer("dw")
+        patched = "call" in layer.__dict__
+        if patched:  # count the calls, so the comparison below is known to run the rewrite
+            rewrite = layer.__dict__["call"]
+            layer.__dict__["call"] = lambda inputs: calls.append(1) or rewrite(inputs)
+        np.testing.assert_allclose(to_numpy(model(x)), expected, rtol=1e-5, atol=1e-5)
+    assert patched == (keras.backend.backend() == "jax")
+    assert len(calls) == (1 if patched else 0)
+    assert "call" not in model.get_layer("dw").__dict__
+    with _autodiff.small_convs(model):  # eager callers (LSUV) keep Keras' depthwise op
+        assert "call" not in model.get_layer("dw").__dict__
+
+
 def test_cache_keeps_the_last_models_only():
     from keras_inits import _autodiff
 
