@@ -227,6 +227,22 @@ def _depthwise_call(layer):
     return call
 
 
+def _tf_jacobian(forward, x):
+    """`(batch, outputs, *x.shape[1:])`: one reverse pass per output unit of `forward(x)`, from a
+    persistent tape (eagerly, or traced into the cached `tf.function`)."""
+    import tensorflow as tf
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = forward(x)
+    eye = tf.eye(y.shape[1], dtype=y.dtype)
+    rows = [
+        tape.gradient(y, x, output_gradients=tf.broadcast_to(eye[k], tf.shape(y)))
+        for k in range(y.shape[1])
+    ]
+    return tf.stack(rows, axis=1)
+
+
 class _Compiled:
     """`jax.jit(fn)` with the model's variables as arguments, or on TensorFlow a `tf.function`
     (which reads the variables by reference), and what its trace recorded."""
@@ -461,36 +477,16 @@ def per_sample_jacobian(forward: Callable, x, model=None, key=None) -> np.ndarra
     if backend == "tensorflow" and model is not None and key is not None:
         import tensorflow as tf
 
-        def tf_fn(traced, x):
-            with tf.GradientTape(persistent=True) as tape:
-                tape.watch(x)
-                y = forward(x)
-            eye = tf.eye(y.shape[1], dtype=y.dtype)
-            rows = [
-                tape.gradient(y, x, output_gradients=tf.broadcast_to(eye[k], tf.shape(y)))
-                for k in range(y.shape[1])
-            ]
-            return tf.stack(rows, axis=1)
-
         x = tf.convert_to_tensor(x)
-        jac = _compiled(model, ("jacobian", key), tf_fn, x)(x)
+        jac = _compiled(model, ("jacobian", key), lambda traced, x: _tf_jacobian(forward, x), x)(x)
         jac = np.asarray(ops.convert_to_numpy(ops.cast(jac, "float32")), dtype="float64")
         return jac.reshape(batch, jac.shape[1], -1)
     if backend == "tensorflow":
         import tensorflow as tf
 
-        # One eager reverse pass per output unit from a persistent tape: `batch_jacobian`
-        # vectorizes them with pfor, which traces a new graph per call (~10x slower eagerly).
-        x = tf.convert_to_tensor(x)
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(x)
-            y = forward(x)
-        eye = tf.eye(y.shape[1], dtype=y.dtype)
-        rows = [
-            tape.gradient(y, x, output_gradients=tf.broadcast_to(eye[k], tf.shape(y)))
-            for k in range(y.shape[1])
-        ]
-        jac = tf.stack(rows, axis=1)
+        # One eager reverse pass per output unit: `batch_jacobian` vectorizes them with pfor,
+        # which traces a new graph per call (~10x slower eagerly).
+        jac = _tf_jacobian(forward, tf.convert_to_tensor(x))
     elif backend == "jax":
         import jax
 
@@ -507,8 +503,8 @@ def per_sample_jacobian(forward: Callable, x, model=None, key=None) -> np.ndarra
         x = ops.convert_to_tensor(x).detach().requires_grad_(True)
         with torch.enable_grad():
             y = forward(x)
-        eye = torch.eye(y.shape[1], dtype=y.dtype, device=y.device)
-        cotangents = eye[:, None, :].expand((y.shape[1],) + tuple(y.shape))
+        basis = torch.eye(y.shape[1], dtype=y.dtype, device=y.device)
+        cotangents = basis[:, None, :].expand((y.shape[1],) + tuple(y.shape))
         (jac,) = torch.autograd.grad(y, x, cotangents, is_grads_batched=True)
         jac = jac.movedim(0, 1)
     jac = np.asarray(ops.convert_to_numpy(ops.cast(jac, "float32")), dtype="float64")
